@@ -1,0 +1,290 @@
+//! The weight blob: parsing (and, with `std`, writing) the postcard format
+//! specified in `docs/blob-format.md`.
+//!
+//! Parsing never copies the weights: [`Blob::weights`] borrows them in place as
+//! `&[f32]`, so a blob in flash costs no RAM. For that the blob must start on a
+//! 4-byte boundary (the format pads the weights to a multiple of 4 from the start);
+//! on a host use [`AlignedBlob`], in firmware place the model region on an aligned
+//! address or wrap `include_bytes!` in an `#[repr(align(4))]` struct.
+
+use serde::Deserialize;
+
+use crate::crc::crc32;
+use crate::{Activation, Error, Result, Shape};
+
+// Weights are viewed in place as `f32`, whose byte order the format fixes as little
+// endian: refuse to build where that view would be wrong.
+#[cfg(target_endian = "big")]
+compile_error!("maf-core reads weights in place and needs a little-endian target");
+
+/// The 8 bytes every blob starts with.
+pub const MAGIC: [u8; 8] = *b"MAFBLOB\0";
+
+/// The blob format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Longest metadata string a blob may carry, in bytes.
+pub const MAX_METADATA: usize = 4096;
+
+/// Everything in a blob but the weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Header<'a> {
+    /// The model's shapes.
+    pub shape: Shape,
+    /// Hidden-unit activation.
+    pub activation: Activation,
+    /// Anomaly threshold on the log density: below it, a vector is an anomaly.
+    pub threshold: Option<f32>,
+    /// Free-form training metadata (`key=value` lines by convention).
+    pub metadata: &'a str,
+}
+
+/// A parsed, validated blob whose weights are borrowed in place.
+#[derive(Debug, Clone, Copy)]
+pub struct Blob<'a> {
+    /// The header fields.
+    pub header: Header<'a>,
+    /// The weights, in the order of `docs/blob-format.md`.
+    pub weights: &'a [f32],
+    /// Length of the blob in bytes, CRC included.
+    pub len: usize,
+}
+
+/// Parses and validates a whole blob: nothing may follow its CRC.
+///
+/// # Errors
+/// Any of the loader errors listed in `docs/blob-format.md`, in that order of checks;
+/// never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Result<Blob<'_>> {
+    let blob = parse_region(bytes)?;
+    if blob.len != bytes.len() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(blob)
+}
+
+/// Parses and validates the blob at the start of a memory region (a flash region):
+/// bytes after its CRC (erased flash) are ignored; [`Blob::len`] says where it ends.
+///
+/// # Errors
+/// As [`parse`], without [`Error::TrailingBytes`].
+pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
+    let rest = match bytes.get(..MAGIC.len()) {
+        Some(magic) if magic == MAGIC => bytes.get(MAGIC.len()..).unwrap_or_default(),
+        Some(_) => return Err(Error::BadMagic),
+        None if MAGIC.starts_with(bytes) => return Err(Error::Truncated),
+        None => return Err(Error::BadMagic),
+    };
+    let (version, rest) = take::<u32>(rest, "version")?;
+    if version != VERSION {
+        return Err(Error::VersionMismatch {
+            expected: VERSION,
+            found: version,
+        });
+    }
+    let (dim, rest) = take_usize(rest, "dim")?;
+    let (context, rest) = take_usize(rest, "context")?;
+    let (hidden, rest) = take_usize(rest, "hidden")?;
+    let (hidden_layers, rest) = take_usize(rest, "hidden_layers")?;
+    let (layers, rest) = take_usize(rest, "layers")?;
+    let (batch_norm, rest) = take::<bool>(rest, "batch_norm")?;
+    let (activation, rest) = take::<u8>(rest, "activation")?;
+    let activation = Activation::from_byte(activation).ok_or(Error::Malformed("activation"))?;
+    let (threshold, rest) = take::<Option<f32>>(rest, "threshold")?;
+    let (metadata, rest) = take::<&str>(rest, "metadata")?;
+    let (padding, rest) = take::<&[u8]>(rest, "padding")?;
+    let (weight_bytes, rest) = take::<&[u8]>(rest, "weights")?;
+    let body_len = bytes.len() - rest.len();
+    let stored = match rest.get(..4) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
+        _ => return Err(Error::Truncated),
+    };
+    let computed = crc32(bytes.get(..body_len).unwrap_or_default());
+    if stored != computed {
+        return Err(Error::CrcMismatch { stored, computed });
+    }
+
+    if metadata.len() > MAX_METADATA {
+        return Err(Error::Malformed("metadata (longer than 4096 bytes)"));
+    }
+    if padding.len() > 3 || padding.iter().any(|&b| b != 0) {
+        return Err(Error::Malformed("padding"));
+    }
+    if threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(Error::Malformed("threshold (not finite)"));
+    }
+    let shape = Shape {
+        dim,
+        context,
+        hidden,
+        hidden_layers,
+        layers,
+        batch_norm,
+    };
+    shape.check()?;
+    let expected = shape.weight_count();
+    if weight_bytes.len() != 4 * expected {
+        return Err(Error::WeightCount {
+            expected,
+            found: weight_bytes.len() / 4,
+        });
+    }
+    let weights: &[f32] = bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
+    check_weights(&shape, weights)?;
+    Ok(Blob {
+        header: Header {
+            shape,
+            activation,
+            threshold,
+            metadata,
+        },
+        weights,
+        len: body_len + 4,
+    })
+}
+
+/// Every weight finite; every scale (standardisation, batch norm) positive.
+fn check_weights(shape: &Shape, weights: &[f32]) -> Result<()> {
+    if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
+        return Err(Error::InvalidWeight { index });
+    }
+    let positive = |start: usize, len: usize| -> Result<()> {
+        let scales = weights.get(start..start + len).unwrap_or_default();
+        match scales.iter().position(|&s| s <= 0.0) {
+            Some(i) => Err(Error::InvalidWeight { index: start + i }),
+            None => Ok(()),
+        }
+    };
+    positive(shape.dim, shape.dim)?;
+    positive(2 * shape.dim + shape.context, shape.context)?;
+    if shape.batch_norm {
+        for layer in 0..shape.layers {
+            positive(shape.batch_norm_offset(layer), shape.dim)?;
+        }
+    }
+    Ok(())
+}
+
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<(T, &'a [u8])> {
+    postcard::take_from_bytes(bytes).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+        _ => Error::Malformed(what),
+    })
+}
+
+fn take_usize<'a>(bytes: &'a [u8], what: &'static str) -> Result<(usize, &'a [u8])> {
+    let (v, rest) = take::<u32>(bytes, what)?;
+    let v = usize::try_from(v).map_err(|_| Error::ShapeOutOfRange {
+        what,
+        found: usize::MAX,
+    })?;
+    Ok((v, rest))
+}
+
+#[cfg(feature = "std")]
+pub use self::writer::{AlignedBlob, write};
+
+#[cfg(feature = "std")]
+mod writer {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::{Header, MAGIC, MAX_METADATA, VERSION, crc32, parse};
+    use crate::{Error, Result};
+
+    /// Encodes a blob from a header and the weights in the order of
+    /// `docs/blob-format.md`, and checks the result with the loader: what this
+    /// returns always loads.
+    ///
+    /// # Errors
+    /// [`Error::ShapeOutOfRange`], [`Error::WeightCount`], [`Error::InvalidHeader`]
+    /// for metadata or a threshold that cannot be stored, and the loader's errors
+    /// (a non-finite weight or a non-positive scale).
+    pub fn write(header: &Header<'_>, weights: &[f32]) -> Result<Vec<u8>> {
+        let shape = header.shape;
+        shape.check()?;
+        if weights.len() != shape.weight_count() {
+            return Err(Error::WeightCount {
+                expected: shape.weight_count(),
+                found: weights.len(),
+            });
+        }
+        if header.metadata.len() > MAX_METADATA {
+            return Err(Error::InvalidHeader("metadata longer than 4096 bytes"));
+        }
+        if header.threshold.is_some_and(|t| !t.is_finite()) {
+            return Err(Error::InvalidHeader("threshold is not finite"));
+        }
+        let mut out = Vec::with_capacity(64 + header.metadata.len() + 4 * weights.len());
+        out.extend_from_slice(&MAGIC);
+        let fields: [u32; 6] = [
+            VERSION,
+            to_u32(shape.dim)?,
+            to_u32(shape.context)?,
+            to_u32(shape.hidden)?,
+            to_u32(shape.hidden_layers)?,
+            to_u32(shape.layers)?,
+        ];
+        for v in fields {
+            push(&mut out, &v)?;
+        }
+        push(&mut out, &shape.batch_norm)?;
+        push(&mut out, &header.activation.to_byte())?;
+        push(&mut out, &header.threshold)?;
+        push(&mut out, header.metadata)?;
+        let weight_bytes: &[u8] = bytemuck::cast_slice(weights);
+        let mut len_prefix = Vec::new();
+        push(&mut len_prefix, &to_u32(weight_bytes.len())?)?;
+        // Padding: its one-byte length, its zeros, then the weights' length prefix;
+        // the weights must start at a multiple of 4.
+        let pad = (4 - (out.len() + 1 + len_prefix.len()) % 4) % 4;
+        out.push(pad as u8);
+        out.extend(core::iter::repeat_n(0u8, pad));
+        out.extend_from_slice(&len_prefix);
+        out.extend_from_slice(weight_bytes);
+        let crc = crc32(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        // What we write must load.
+        parse(AlignedBlob::new(&out).as_bytes())?;
+        Ok(out)
+    }
+
+    fn to_u32(v: usize) -> Result<u32> {
+        u32::try_from(v).map_err(|_| Error::InvalidHeader("shape does not fit in u32"))
+    }
+
+    fn push<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<()> {
+        let bytes = postcard::to_allocvec(v).map_err(|_| Error::InvalidHeader("encoding"))?;
+        out.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// A copy of a blob on a 4-byte boundary, so its weights can be viewed in place
+    /// (a `Vec<u8>` read from a file has no alignment guarantee).
+    #[derive(Debug, Clone)]
+    pub struct AlignedBlob {
+        words: Vec<u32>,
+        len: usize,
+    }
+
+    impl AlignedBlob {
+        /// Copies `bytes` into 4-aligned storage.
+        pub fn new(bytes: &[u8]) -> Self {
+            let mut words = std::vec![0u32; bytes.len().div_ceil(4)];
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s;
+            }
+            Self {
+                words,
+                len: bytes.len(),
+            }
+        }
+
+        /// The blob's bytes, starting on a 4-byte boundary.
+        pub fn as_bytes(&self) -> &[u8] {
+            let all: &[u8] = bytemuck::cast_slice(&self.words);
+            all.get(..self.len).unwrap_or_default()
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+// We are no_std: the core runs on microcontrollers without a heap. Tests and the
+// `std` feature (host helpers: the blob writer) link std.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+// No `unsafe` anywhere: weights are viewed in place through bytemuck's checked cast.
+#![forbid(unsafe_code)]
+// Inference must never panic: no unwrap/expect, no unchecked indexing.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+pub mod blob;
+mod crc;
+mod error;
+mod kernel;
+mod model;
+mod shape;
+
+pub use crate::crc::crc32;
+pub use crate::error::{Error, Result};
+pub use crate::model::{Maf, MafView};
+pub use crate::shape::{Activation, Shape};

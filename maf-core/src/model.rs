@@ -1,0 +1,370 @@
+//! The two front doors: [`MafView`] with shapes read at run time from the blob,
+//! and [`Maf`] with shapes fixed at compile time.
+
+use crate::blob::{self, Blob, Header};
+use crate::kernel::{self, Work};
+use crate::{Activation, Error, Result, Shape};
+
+/// A validated model whose shapes are read from its blob at run time.
+///
+/// It borrows the blob's weights in place and keeps nothing else but a few
+/// scalars; working memory is passed in (`scratch`, [`Shape::scratch_len`] floats).
+/// Hosts use it to evaluate any blob; firmware usually prefers the fixed-size
+/// [`Maf`], which computes the same bits.
+#[derive(Debug, Clone, Copy)]
+pub struct MafView<'a> {
+    header: Header<'a>,
+    weights: &'a [f32],
+    log_det_const: f32,
+    len: usize,
+}
+
+impl<'a> MafView<'a> {
+    /// Loads a whole blob (nothing may follow it). The blob must start on a 4-byte
+    /// boundary (see [`blob::AlignedBlob`] on a host).
+    ///
+    /// # Errors
+    /// Any loader error of [`blob::parse`].
+    pub fn from_blob(bytes: &'a [u8]) -> Result<Self> {
+        Self::from_parsed(blob::parse(bytes)?)
+    }
+
+    /// Loads the blob at the start of a memory region (e.g. a flash region holding
+    /// the model, followed by erased bytes).
+    ///
+    /// # Errors
+    /// Any loader error of [`blob::parse_region`].
+    pub fn from_region(bytes: &'a [u8]) -> Result<Self> {
+        Self::from_parsed(blob::parse_region(bytes)?)
+    }
+
+    /// Wraps an already parsed blob.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] if the model's constant log-determinant is not finite.
+    pub fn from_parsed(blob: Blob<'a>) -> Result<Self> {
+        let log_det_const = kernel::constant_log_det(blob.header.shape, blob.weights)?;
+        Ok(Self {
+            header: blob.header,
+            weights: blob.weights,
+            log_det_const,
+            len: blob.len,
+        })
+    }
+
+    /// The blob's header (shapes, activation, threshold, metadata).
+    pub fn header(&self) -> &Header<'a> {
+        &self.header
+    }
+
+    /// The model's shapes.
+    pub fn shape(&self) -> Shape {
+        self.header.shape
+    }
+
+    /// The weights, borrowed in place from the blob.
+    pub fn weights(&self) -> &'a [f32] {
+        self.weights
+    }
+
+    /// Length of the blob in bytes.
+    pub fn blob_len(&self) -> usize {
+        self.len
+    }
+
+    /// The anomaly threshold stored in the blob, if any.
+    pub fn threshold(&self) -> Option<f32> {
+        self.header.threshold
+    }
+
+    /// Whether a log density is below the stored threshold (`false` without one).
+    pub fn is_anomaly(&self, log_prob: f32) -> bool {
+        is_anomaly(self.header.threshold, log_prob)
+    }
+
+    /// Log density of `x` given the context `ctx` (empty for an unconditional
+    /// model), in the units of the raw input data.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for a wrong `x`, `ctx` or `scratch` length,
+    /// [`Error::NonFiniteInput`] / [`Error::NonFiniteContext`] for NaN or infinite
+    /// values, [`Error::Overflow`] when the result leaves the range of `f32`.
+    /// Never panics.
+    pub fn log_prob(&self, x: &[f32], ctx: &[f32], scratch: &mut [f32]) -> Result<f32> {
+        let shape = self.header.shape;
+        let mut w = Work::split(shape, scratch)?;
+        kernel::log_prob(
+            shape,
+            self.header.activation,
+            self.weights,
+            self.log_det_const,
+            x,
+            ctx,
+            &mut w,
+        )
+    }
+
+    /// The transform to the base space, `u = f⁻¹(x)`, written into `u`; returns
+    /// `log|det ∂f⁻¹/∂x|` (raw units), so that
+    /// `log_prob(x) = log N(u; 0, I) + log_det`.
+    ///
+    /// # Errors
+    /// As [`MafView::log_prob`].
+    pub fn inverse(
+        &self,
+        x: &[f32],
+        ctx: &[f32],
+        u: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<f32> {
+        let shape = self.header.shape;
+        if u.len() != shape.dim {
+            return Err(Error::LengthMismatch {
+                what: "base vector",
+                expected: shape.dim,
+                found: u.len(),
+            });
+        }
+        let mut w = Work::split(shape, scratch)?;
+        let sum_alpha =
+            kernel::to_base(shape, self.header.activation, self.weights, x, ctx, &mut w)?;
+        u.copy_from_slice(w.s);
+        finite(self.log_det_const - sum_alpha)
+    }
+
+    /// Sampling: `x = f(u)` for a base vector `u` (draw it from a standard normal to
+    /// sample the model), written into `x`.
+    ///
+    /// # Errors
+    /// Length and finiteness errors as [`MafView::log_prob`]; [`Error::Overflow`] if
+    /// `x` leaves the range of `f32`.
+    pub fn sample(&self, u: &[f32], ctx: &[f32], x: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        let shape = self.header.shape;
+        let mut w = Work::split(shape, scratch)?;
+        kernel::from_base(
+            shape,
+            self.header.activation,
+            self.weights,
+            u,
+            ctx,
+            x,
+            &mut w,
+        )
+    }
+}
+
+fn is_anomaly(threshold: Option<f32>, log_prob: f32) -> bool {
+    threshold.is_some_and(|t| log_prob < t)
+}
+
+fn finite(v: f32) -> Result<f32> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::Overflow)
+    }
+}
+
+/// A model whose shapes are fixed at compile time: data dimension `D`, hidden
+/// width `H`, `L` MADEs, context dimension `C` (default 0, unconditional) and `K`
+/// hidden layers per MADE (default 1).
+///
+/// Working memory lives on the stack, `4 (2D + C + K H)` bytes
+/// ([`Maf::RAM_BYTES`]); weights are read in place from the blob. Loading checks the
+/// blob's shapes against `D, H, L, C, K` and returns [`Error::ShapeMismatch`] on any
+/// difference. Out-of-range shapes are rejected at compile time.
+///
+/// ```compile_fail
+/// // K must be 1 or 2:
+/// let _ = maf_core::Maf::<4, 16, 2, 0, 3>::from_blob(&[]);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Maf<
+    'a,
+    const D: usize,
+    const H: usize,
+    const L: usize,
+    const C: usize = 0,
+    const K: usize = 1,
+> {
+    view: MafView<'a>,
+}
+
+impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K: usize>
+    Maf<'a, D, H, L, C, K>
+{
+    const VALID_SHAPES: () = {
+        assert!(D >= 1 && D <= Shape::MAX_DIM, "D must be in 1..=256");
+        assert!(C <= Shape::MAX_CONTEXT, "C must be in 0..=256");
+        assert!(H >= 1 && H <= Shape::MAX_HIDDEN, "H must be in 1..=1024");
+        assert!(L >= 1 && L <= Shape::MAX_LAYERS, "L must be in 1..=32");
+        assert!(K == 1 || K == 2, "K (hidden layers) must be 1 or 2");
+    };
+
+    /// Bytes of stack one evaluation uses for its activations.
+    pub const RAM_BYTES: usize = 4 * (2 * D + C + K * H);
+
+    /// Loads a whole blob (nothing may follow it).
+    ///
+    /// # Errors
+    /// The loader's errors ([`blob::parse`]) and [`Error::ShapeMismatch`].
+    pub fn from_blob(bytes: &'a [u8]) -> Result<Self> {
+        Self::new(MafView::from_blob(bytes)?)
+    }
+
+    /// Loads the blob at the start of a memory region (e.g. the model's flash
+    /// region), ignoring what follows it.
+    ///
+    /// # Errors
+    /// The loader's errors ([`blob::parse_region`]) and [`Error::ShapeMismatch`].
+    pub fn from_region(bytes: &'a [u8]) -> Result<Self> {
+        Self::new(MafView::from_region(bytes)?)
+    }
+
+    /// Checks a run-time view against the compile-time shapes.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] naming the first differing shape.
+    pub fn new(view: MafView<'a>) -> Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID_SHAPES;
+        let found = view.shape();
+        let pairs = [
+            ("dim", D, found.dim),
+            ("hidden", H, found.hidden),
+            ("layers", L, found.layers),
+            ("context", C, found.context),
+            ("hidden_layers", K, found.hidden_layers),
+        ];
+        for (what, expected, found) in pairs {
+            if expected != found {
+                return Err(Error::ShapeMismatch {
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
+        Ok(Self { view })
+    }
+
+    /// The shapes, with the compile-time constants (so the compiler folds them).
+    #[inline(always)]
+    fn shape(&self) -> Shape {
+        Shape {
+            dim: D,
+            context: C,
+            hidden: H,
+            hidden_layers: K,
+            layers: L,
+            batch_norm: self.view.header.shape.batch_norm,
+        }
+    }
+
+    /// The run-time view of the same model.
+    pub fn view(&self) -> &MafView<'a> {
+        &self.view
+    }
+
+    /// The blob's header.
+    pub fn header(&self) -> &Header<'a> {
+        self.view.header()
+    }
+
+    /// The hidden activation.
+    pub fn activation(&self) -> Activation {
+        self.view.header.activation
+    }
+
+    /// The anomaly threshold stored in the blob, if any.
+    pub fn threshold(&self) -> Option<f32> {
+        self.view.threshold()
+    }
+
+    /// Whether a log density is below the stored threshold (`false` without one).
+    pub fn is_anomaly(&self, log_prob: f32) -> bool {
+        self.view.is_anomaly(log_prob)
+    }
+
+    /// Log density of `x` given the context, in raw input units. Bit-identical to
+    /// [`MafView::log_prob`].
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`], [`Error::NonFiniteContext`], [`Error::Overflow`].
+    /// Never panics.
+    pub fn log_prob(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<f32> {
+        let mut s = [0.0f32; D];
+        let mut u = [0.0f32; D];
+        let mut cz = [0.0f32; C];
+        let mut h = [[0.0f32; H]; K];
+        let mut w = work(&mut s, &mut u, &mut cz, &mut h);
+        kernel::log_prob(
+            self.shape(),
+            self.activation(),
+            self.view.weights,
+            self.view.log_det_const,
+            x,
+            ctx,
+            &mut w,
+        )
+    }
+
+    /// `u = f⁻¹(x)` and `log|det ∂f⁻¹/∂x|` (raw units).
+    ///
+    /// # Errors
+    /// As [`Maf::log_prob`].
+    pub fn inverse(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<([f32; D], f32)> {
+        let mut s = [0.0f32; D];
+        let mut u = [0.0f32; D];
+        let mut cz = [0.0f32; C];
+        let mut h = [[0.0f32; H]; K];
+        let mut w = work(&mut s, &mut u, &mut cz, &mut h);
+        let sum_alpha = kernel::to_base(
+            self.shape(),
+            self.activation(),
+            self.view.weights,
+            x,
+            ctx,
+            &mut w,
+        )?;
+        let log_det = finite(self.view.log_det_const - sum_alpha)?;
+        Ok((s, log_det))
+    }
+
+    /// Sampling: `x = f(u)`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`], [`Error::NonFiniteContext`], [`Error::Overflow`].
+    pub fn sample(&self, u: &[f32; D], ctx: &[f32; C]) -> Result<[f32; D]> {
+        let mut s = [0.0f32; D];
+        let mut b = [0.0f32; D];
+        let mut cz = [0.0f32; C];
+        let mut h = [[0.0f32; H]; K];
+        let mut x = [0.0f32; D];
+        let mut w = work(&mut s, &mut b, &mut cz, &mut h);
+        kernel::from_base(
+            self.shape(),
+            self.activation(),
+            self.view.weights,
+            u,
+            ctx,
+            &mut x,
+            &mut w,
+        )?;
+        Ok(x)
+    }
+}
+
+#[inline(always)]
+fn work<'s, const H: usize, const K: usize>(
+    s: &'s mut [f32],
+    u: &'s mut [f32],
+    cz: &'s mut [f32],
+    h: &'s mut [[f32; H]; K],
+) -> Work<'s> {
+    let (h1, h2): (&mut [f32], &mut [f32]) = match h.split_first_mut() {
+        Some((first, rest)) => (first, rest.as_flattened_mut()),
+        None => (&mut [], &mut []),
+    };
+    Work { s, u, cz, h1, h2 }
+}
