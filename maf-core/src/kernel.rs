@@ -17,12 +17,12 @@ pub(crate) struct Work<'s> {
     pub s: &'s mut [f32],
     /// MADE output / base vector (`D`).
     pub u: &'s mut [f32],
+    /// Output accumulators, `(mu_p, alpha_p)` interleaved (`2 D`).
+    pub acc: &'s mut [f32],
     /// Standardised context (`C`).
     pub cz: &'s mut [f32],
-    /// First hidden layer (`H`).
-    pub h1: &'s mut [f32],
-    /// Second hidden layer (`H`, or empty with one hidden layer).
-    pub h2: &'s mut [f32],
+    /// First hidden layer, kept only with two hidden layers (`H` or empty).
+    pub h: &'s mut [f32],
 }
 
 impl<'s> Work<'s> {
@@ -37,9 +37,9 @@ impl<'s> Work<'s> {
         let scratch = scratch.get_mut(..needed).ok_or(too_small)?;
         let (s, rest) = scratch.split_at_mut(shape.dim);
         let (u, rest) = rest.split_at_mut(shape.dim);
-        let (cz, rest) = rest.split_at_mut(shape.context);
-        let (h1, h2) = rest.split_at_mut(shape.hidden);
-        Ok(Self { s, u, cz, h1, h2 })
+        let (acc, rest) = rest.split_at_mut(2 * shape.dim);
+        let (cz, h) = rest.split_at_mut(shape.context);
+        Ok(Self { s, u, acc, cz, h })
     }
 }
 
@@ -141,134 +141,176 @@ pub(crate) fn constant_log_det(shape: Shape, weights: &[f32]) -> Result<f32> {
     }
 }
 
-/// First hidden layer of one MADE: `h1[k] = act(b + w·z[..deg(k)] + wc·cz)`.
+/// Runs the first-hidden-layer units of degree `M` (a compile-time constant, so
+/// the `M`-term dot product is unrolled and `z[..M]` stays in registers):
+/// `h = act(b + w·z[..M] + wc·cz)` for each of `n` consecutive rows, handing every
+/// `h` to `sink` in row order.
 #[inline(always)]
-fn first_layer(
-    shape: Shape,
+fn group_fixed<const M: usize>(
+    n: usize,
     act: Activation,
-    cur: &mut Cursor<'_>,
+    rows: &mut Cursor<'_>,
     z: &[f32],
     cz: &[f32],
-    h1: &mut [f32],
+    sink: &mut impl FnMut(f32) -> Result<()>,
 ) -> Result<()> {
-    let mut out = h1.iter_mut();
-    for d in 1..=shape.degrees() {
-        let zs = z.get(..d).unwrap_or(z);
-        for _ in 0..shape.units_of_degree(d) {
-            let (b, w) = cur.row(d + shape.context)?;
-            let (wx, wc) = w.split_at_checked(d).unwrap_or((w, &[]));
-            let a = dot(dot(b, wx, zs), wc, cz);
-            if let Some(h) = out.next() {
-                *h = act.apply(a);
-            }
-        }
+    let zs: &[f32; M] = z.first_chunk().ok_or(Error::Malformed("weights"))?;
+    for _ in 0..n {
+        let (b, w) = rows.row(M + cz.len())?;
+        let (wx, wc) = w
+            .split_first_chunk::<M>()
+            .ok_or(Error::Malformed("weights"))?;
+        let a = wx.iter().zip(zs).fold(b, |a, (w, x)| a + w * x);
+        sink(act.apply(dot(a, wc, cz)))?;
     }
     Ok(())
 }
 
-/// Second hidden layer: `h2[j] = act(b + w·h1[..cum(deg(j))])`.
+/// [`group_fixed`] for a degree only known at run time: the same operations in the
+/// same order, so the same bits.
 #[inline(always)]
-fn second_layer(
-    shape: Shape,
+fn group_dyn(
+    m: usize,
+    n: usize,
     act: Activation,
-    cur: &mut Cursor<'_>,
-    h1: &[f32],
-    h2: &mut [f32],
+    rows: &mut Cursor<'_>,
+    z: &[f32],
+    cz: &[f32],
+    sink: &mut impl FnMut(f32) -> Result<()>,
 ) -> Result<()> {
-    let mut out = h2.iter_mut();
-    for d in 1..=shape.degrees() {
-        let n = shape.cum(d);
-        let hs = h1.get(..n).unwrap_or(h1);
-        for _ in 0..shape.units_of_degree(d) {
-            let (b, w) = cur.row(n)?;
-            if let Some(h) = out.next() {
-                *h = act.apply(dot(b, w, hs));
-            }
-        }
+    let zs = z.get(..m).ok_or(Error::Malformed("weights"))?;
+    for _ in 0..n {
+        let (b, w) = rows.row(m + cz.len())?;
+        let (wx, wc) = w.split_at_checked(m).ok_or(Error::Malformed("weights"))?;
+        sink(act.apply(dot(dot(b, wx, zs), wc, cz)))?;
     }
     Ok(())
 }
 
-/// `(mu_p, alpha_p)` of order position `p` from the last hidden layer.
+/// The first-layer units of degree `m`, dispatched to a specialised loop for the
+/// degrees of models up to 17 dimensions.
 #[inline(always)]
-fn output(shape: Shape, cur: &mut Cursor<'_>, p: usize, h: &[f32]) -> Result<(f32, f32)> {
-    let n = shape.cum(p);
-    let row = cur.take(2 + 2 * n)?;
-    let (bias, w) = row.split_at_checked(2).ok_or(Error::Malformed("weights"))?;
-    let (mut mu, mut alpha) = match bias {
-        [m, a] => (*m, *a),
-        _ => return Err(Error::Malformed("weights")),
-    };
-    let (pairs, _) = w.as_chunks::<2>();
-    for ([wm, wa], &hk) in pairs.iter().zip(h) {
-        mu += wm * hk;
-        alpha += wa * hk;
+fn first_layer_group(
+    m: usize,
+    n: usize,
+    act: Activation,
+    rows: &mut Cursor<'_>,
+    z: &[f32],
+    cz: &[f32],
+    sink: &mut impl FnMut(f32) -> Result<()>,
+) -> Result<()> {
+    macro_rules! dispatch {
+        ($($d:literal)*) => {
+            match m {
+                $($d => group_fixed::<$d>(n, act, rows, z, cz, sink),)*
+                _ => group_dyn(m, n, act, rows, z, cz, sink),
+            }
+        };
     }
-    Ok((mu, alpha))
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// Adds a last-hidden-layer unit of degree `m` to the outputs it feeds: positions
+/// `m .. D`, whose `(mu, alpha)` accumulators are `acc[2m..]`.
+#[inline(always)]
+fn scatter(h: f32, m: usize, outputs: &mut Cursor<'_>, acc: &mut [f32]) -> Result<()> {
+    let tail = acc.get_mut(2 * m..).unwrap_or_default();
+    let w = outputs.take(tail.len())?;
+    for (a, w) in tail.iter_mut().zip(w) {
+        *a += w * h;
+    }
+    Ok(())
+}
+
+/// The three weight streams of one MADE: first hidden layer, second hidden layer,
+/// and the output columns (after the output biases, which initialise `acc`).
+#[inline(always)]
+fn streams<'a>(
+    shape: Shape,
+    made: &'a [f32],
+    acc: &mut [f32],
+) -> Result<(Cursor<'a>, Cursor<'a>, Cursor<'a>)> {
+    let mut cur = Cursor(made);
+    let l1 = Cursor(cur.take(shape.layer1_len())?);
+    let l2 = Cursor(cur.take(shape.layer2_len())?);
+    acc.copy_from_slice(cur.take(2 * shape.dim)?);
+    Ok((l1, l2, cur))
 }
 
 /// One MADE in the density direction: `u[p] = (z[p] - mu_p) exp(-alpha_p)` for every
-/// order position `p`; `z` and `u` are in this MADE's order. Returns `Σ alpha_p`.
+/// order position `p`; `w.s` (input) and `w.u` (output) are in this MADE's order.
+/// Returns `Σ alpha_p`.
 #[inline(always)]
 fn made_density(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
-    let (z, u, cz, h1, h2) = (&*w.s, &mut *w.u, &*w.cz, &mut *w.h1, &mut *w.h2);
-    let mut cur = Cursor(made);
-    first_layer(shape, act, &mut cur, z, cz, h1)?;
-    let h: &[f32] = if shape.hidden_layers == 2 {
-        second_layer(shape, act, &mut cur, h1, h2)?;
-        h2
+    let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
+    let (mut l1, mut l2, mut out) = streams(shape, made, acc)?;
+    if shape.hidden_layers == 1 {
+        // Each unit goes straight into the outputs: no hidden vector is stored.
+        for m in 1..=shape.degrees() {
+            let n = shape.units_of_degree(m);
+            first_layer_group(m, n, act, &mut l1, z, cz, &mut |h| {
+                scatter(h, m, &mut out, acc)
+            })?;
+        }
     } else {
-        h1
-    };
+        let mut slots = h1.iter_mut();
+        for m in 1..=shape.degrees() {
+            let n = shape.units_of_degree(m);
+            first_layer_group(m, n, act, &mut l1, z, cz, &mut |h| {
+                *slots.next().ok_or(Error::Malformed("weights"))? = h;
+                Ok(())
+            })?;
+        }
+        for m in 1..=shape.degrees() {
+            let hs = h1.get(..shape.cum(m)).unwrap_or_default();
+            for _ in 0..shape.units_of_degree(m) {
+                let (b, w) = l2.row(hs.len())?;
+                scatter(act.apply(dot(b, w, hs)), m, &mut out, acc)?;
+            }
+        }
+    }
     let mut sum_alpha = 0.0;
-    for (p, (up, &zp)) in u.iter_mut().zip(z).enumerate() {
-        let (mu, alpha) = output(shape, &mut cur, p, h)?;
-        *up = (zp - mu) * libm::expf(-alpha);
-        sum_alpha += alpha;
+    for ((up, &zp), pair) in w.u.iter_mut().zip(z).zip(acc.chunks_exact(2)) {
+        if let [mu, alpha] = *pair {
+            *up = (zp - mu) * libm::expf(-alpha);
+            sum_alpha += alpha;
+        }
     }
     Ok(sum_alpha)
 }
 
 /// One MADE in the sampling direction: `z[p] = u[p] exp(alpha_p) + mu_p` for
-/// `p = 0 .. D` in turn. Hidden units are computed as soon as the positions they
-/// see are known, so the whole MADE costs one pass, and every unit gets exactly the
-/// value the density pass computes.
+/// `p = 0 .. D` in turn. The units of degree `p` see positions `0 .. p`, all known
+/// by step `p`, and feed positions `p .. D`: computing them at step `p` makes the
+/// whole MADE one pass, and every unit and output gets exactly the value (same
+/// operations, same order) the density pass computes.
 #[inline(always)]
 fn made_sample(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<()> {
-    let (u, z, cz, h1, h2) = (&*w.u, &mut *w.s, &*w.cz, &mut *w.h1, &mut *w.h2);
-    let mut l1 = Cursor(made);
-    let mut l2 = Cursor(made.get(shape.layer1_len()..).unwrap_or_default());
-    let mut out = Cursor(
-        made.get(shape.layer1_len() + shape.layer2_len()..)
-            .unwrap_or_default(),
-    );
-    let (mut k1, mut k2) = (0, 0);
+    let (u, z, acc, cz, h1) = (&*w.u, &mut *w.s, &mut *w.acc, &*w.cz, &mut *w.h);
+    let (mut l1, mut l2, mut out) = streams(shape, made, acc)?;
+    let mut k1 = 0;
     for p in 0..shape.dim {
-        // Units of degree p see positions 0 .. p, all known by now.
-        for _ in 0..shape.units_of_degree(p) {
-            let (b, w) = l1.row(p + shape.context)?;
-            let (wx, wc) = w.split_at_checked(p).unwrap_or((w, &[]));
-            let a = dot(dot(b, wx, z.get(..p).unwrap_or(z)), wc, cz);
-            if let Some(h) = h1.get_mut(k1) {
-                *h = act.apply(a);
-            }
-            k1 += 1;
-        }
-        if shape.hidden_layers == 2 {
-            let n = shape.cum(p);
-            for _ in 0..shape.units_of_degree(p) {
-                let (b, w) = l2.row(n)?;
-                let a = dot(b, w, h1.get(..n).unwrap_or(h1));
-                if let Some(h) = h2.get_mut(k2) {
-                    *h = act.apply(a);
-                }
-                k2 += 1;
+        let n = shape.units_of_degree(p);
+        let known = z.get(..p).unwrap_or_default();
+        if shape.hidden_layers == 1 {
+            first_layer_group(p, n, act, &mut l1, known, cz, &mut |h| {
+                scatter(h, p, &mut out, acc)
+            })?;
+        } else {
+            first_layer_group(p, n, act, &mut l1, known, cz, &mut |h| {
+                *h1.get_mut(k1).ok_or(Error::Malformed("weights"))? = h;
+                k1 += 1;
+                Ok(())
+            })?;
+            let hs = h1.get(..shape.cum(p)).unwrap_or_default();
+            for _ in 0..n {
+                let (b, w) = l2.row(hs.len())?;
+                scatter(act.apply(dot(b, w, hs)), p, &mut out, acc)?;
             }
         }
-        let h: &[f32] = if shape.hidden_layers == 2 { h2 } else { h1 };
-        let (mu, alpha) = output(shape, &mut out, p, h)?;
-        let up = u.get(p).copied().unwrap_or_default();
-        if let Some(zp) = z.get_mut(p) {
+        if let (Some(zp), Some(&up), Some(&[mu, alpha])) =
+            (z.get_mut(p), u.get(p), acc.get(2 * p..2 * p + 2))
+        {
             *zp = up * libm::expf(alpha) + mu;
         }
     }

@@ -169,7 +169,7 @@ fn finite(v: f32) -> Result<f32> {
 /// width `H`, `L` MADEs, context dimension `C` (default 0, unconditional) and `K`
 /// hidden layers per MADE (default 1).
 ///
-/// Working memory lives on the stack, `4 (2D + C + K H)` bytes
+/// Working memory lives on the stack, `4 (4D + C + (K-1) H)` bytes
 /// ([`Maf::RAM_BYTES`]); weights are read in place from the blob. Loading checks the
 /// blob's shapes against `D, H, L, C, K` and returns [`Error::ShapeMismatch`] on any
 /// difference. Out-of-range shapes are rejected at compile time.
@@ -201,8 +201,9 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
         assert!(K == 1 || K == 2, "K (hidden layers) must be 1 or 2");
     };
 
-    /// Bytes of stack one evaluation uses for its activations.
-    pub const RAM_BYTES: usize = 4 * (2 * D + C + K * H);
+    /// Bytes of stack one evaluation uses for its activations
+    /// (= [`Shape::ram_bytes`]).
+    pub const RAM_BYTES: usize = 4 * (4 * D + C + (K - 1) * H);
 
     /// Loads a whole blob (nothing may follow it).
     ///
@@ -293,20 +294,17 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     /// [`Error::NonFiniteInput`], [`Error::NonFiniteContext`], [`Error::Overflow`].
     /// Never panics.
     pub fn log_prob(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<f32> {
-        let mut s = [0.0f32; D];
-        let mut u = [0.0f32; D];
-        let mut cz = [0.0f32; C];
-        let mut h = [[0.0f32; H]; K];
-        let mut w = work(&mut s, &mut u, &mut cz, &mut h);
-        kernel::log_prob(
-            self.shape(),
-            self.activation(),
-            self.view.weights,
-            self.view.log_det_const,
-            x,
-            ctx,
-            &mut w,
-        )
+        with_work::<D, C, H, K, _>(|w| {
+            kernel::log_prob(
+                self.shape(),
+                self.activation(),
+                self.view.weights,
+                self.view.log_det_const,
+                x,
+                ctx,
+                w,
+            )
+        })
     }
 
     /// `u = f⁻¹(x)` and `log|det ∂f⁻¹/∂x|` (raw units).
@@ -314,21 +312,20 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     /// # Errors
     /// As [`Maf::log_prob`].
     pub fn inverse(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<([f32; D], f32)> {
-        let mut s = [0.0f32; D];
-        let mut u = [0.0f32; D];
-        let mut cz = [0.0f32; C];
-        let mut h = [[0.0f32; H]; K];
-        let mut w = work(&mut s, &mut u, &mut cz, &mut h);
-        let sum_alpha = kernel::to_base(
-            self.shape(),
-            self.activation(),
-            self.view.weights,
-            x,
-            ctx,
-            &mut w,
-        )?;
-        let log_det = finite(self.view.log_det_const - sum_alpha)?;
-        Ok((s, log_det))
+        with_work::<D, C, H, K, _>(|w| {
+            let sum_alpha = kernel::to_base(
+                self.shape(),
+                self.activation(),
+                self.view.weights,
+                x,
+                ctx,
+                w,
+            )?;
+            let log_det = finite(self.view.log_det_const - sum_alpha)?;
+            let mut u = [0.0f32; D];
+            u.copy_from_slice(w.s);
+            Ok((u, log_det))
+        })
     }
 
     /// Sampling: `x = f(u)`.
@@ -336,35 +333,47 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     /// # Errors
     /// [`Error::NonFiniteInput`], [`Error::NonFiniteContext`], [`Error::Overflow`].
     pub fn sample(&self, u: &[f32; D], ctx: &[f32; C]) -> Result<[f32; D]> {
-        let mut s = [0.0f32; D];
-        let mut b = [0.0f32; D];
-        let mut cz = [0.0f32; C];
-        let mut h = [[0.0f32; H]; K];
-        let mut x = [0.0f32; D];
-        let mut w = work(&mut s, &mut b, &mut cz, &mut h);
-        kernel::from_base(
-            self.shape(),
-            self.activation(),
-            self.view.weights,
-            u,
-            ctx,
-            &mut x,
-            &mut w,
-        )?;
-        Ok(x)
+        with_work::<D, C, H, K, _>(|w| {
+            let mut x = [0.0f32; D];
+            kernel::from_base(
+                self.shape(),
+                self.activation(),
+                self.view.weights,
+                u,
+                ctx,
+                &mut x,
+                w,
+            )?;
+            Ok(x)
+        })
     }
 }
 
+/// Runs `f` with working memory on the stack: `4 (4D + C + (K-1) H)` bytes.
 #[inline(always)]
-fn work<'s, const H: usize, const K: usize>(
-    s: &'s mut [f32],
-    u: &'s mut [f32],
-    cz: &'s mut [f32],
-    h: &'s mut [[f32; H]; K],
-) -> Work<'s> {
-    let (h1, h2): (&mut [f32], &mut [f32]) = match h.split_first_mut() {
-        Some((first, rest)) => (first, rest.as_flattened_mut()),
-        None => (&mut [], &mut []),
-    };
-    Work { s, u, cz, h1, h2 }
+fn with_work<const D: usize, const C: usize, const H: usize, const K: usize, T>(
+    f: impl FnOnce(&mut Work<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut s = [0.0f32; D];
+    let mut u = [0.0f32; D];
+    let mut acc = [[0.0f32; 2]; D];
+    let mut cz = [0.0f32; C];
+    if K == 1 {
+        f(&mut Work {
+            s: &mut s,
+            u: &mut u,
+            acc: acc.as_flattened_mut(),
+            cz: &mut cz,
+            h: &mut [],
+        })
+    } else {
+        let mut h = [0.0f32; H];
+        f(&mut Work {
+            s: &mut s,
+            u: &mut u,
+            acc: acc.as_flattened_mut(),
+            cz: &mut cz,
+            h: &mut h,
+        })
+    }
 }

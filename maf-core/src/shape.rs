@@ -274,9 +274,11 @@ impl Shape {
     }
 
     /// Floats of working memory one evaluation needs: the state and base vectors
-    /// (`2 D`), the standardised context (`C`) and the hidden activations (`K H`).
+    /// (`2 D`), the output accumulators (`2 D`), the standardised context (`C`) and,
+    /// with two hidden layers, the first hidden layer (`H`). With one hidden layer no
+    /// hidden vector is stored: each unit feeds the outputs as soon as it is computed.
     pub const fn scratch_len(&self) -> usize {
-        2 * self.dim + self.context + self.hidden_layers * self.hidden
+        4 * self.dim + self.context + self.hidden_layers.saturating_sub(1) * self.hidden
     }
 
     /// Bytes of working memory (activations) one evaluation needs, stack frames not

@@ -148,7 +148,8 @@ class Model:
                     out += [m["b2"][j]] + [m["W2"][j][k] for k in perm[: cum(self.deg[j])]]
             for p in range(D):
                 out += [m["bmu"][p], m["balpha"][p]]
-                for k in perm[: cum(p)]:
+            for k in perm:  # output columns: unit k feeds positions deg(k) .. D
+                for p in range(self.deg[k], D):
                     out += [m["Wmu"][p][k], m["Walpha"][p][k]]
             if self.bn:
                 out += m["scale"] + m["shift"]
