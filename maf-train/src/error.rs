@@ -1,0 +1,123 @@
+//! The trainer's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `maf-train`'s library: bad input files, bad
+/// hyper-parameters, a model that does not fit the data, a failed training run.
+///
+/// Every variant names what the user has to fix (the file, line and column of a bad
+/// cell; the offending setting) so the CLI can print it as a one-line message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data file has no header line or no data rows.
+    #[error("{path}: {what}")]
+    EmptyData {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// A row has a different number of cells than the header.
+    #[error("{path}, line {line}: {found} cells, but the header has {expected} columns")]
+    RaggedRow {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file (the header is line 1).
+        line: usize,
+        /// Number of header columns.
+        expected: usize,
+        /// Number of cells found on this line.
+        found: usize,
+    },
+    /// A cell is not a number.
+    #[error("{path}, line {line}, column {column} ({name:?}): {value:?} is not a number")]
+    NotANumber {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// Column name from the header.
+        name: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A cell is NaN or infinite.
+    #[error("{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite")]
+    NotFinite {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column number.
+        column: usize,
+        /// Column name from the header.
+        name: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A column has the same value in every training row, so it cannot be standardised.
+    #[error("{path}, column {column} ({name:?}): constant in every row, cannot be standardised; remove it")]
+    ConstantColumn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based column number.
+        column: usize,
+        /// Column name.
+        name: String,
+    },
+    /// A data file's columns do not match what the model or the command expects.
+    #[error("{path}: {message}")]
+    ColumnMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        message: String,
+    },
+    /// A hyper-parameter or option is out of range.
+    #[error("invalid setting --{name}: {message}")]
+    InvalidParam {
+        /// The option's name as on the command line.
+        name: &'static str,
+        /// Why it is invalid.
+        message: String,
+    },
+    /// Training diverged (non-finite loss) and did not recover.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+    /// A model blob is invalid, or `maf-core` refused it or an input.
+    #[error("{context}: {message}")]
+    Model {
+        /// Where (usually the model file).
+        context: String,
+        /// What `maf-core` reported.
+        message: String,
+    },
+    /// An internal invariant failed (a bug in `maf-train`).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

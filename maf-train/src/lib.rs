@@ -1,0 +1,19 @@
+//! `maf-train`: fits Masked Autoregressive Flows on CSV sensor data and exports the
+//! weight blobs `maf-core` evaluates on a microcontroller.
+//!
+//! The pipeline: [`data`] reads and validates CSV files; [`hyper`] checks the
+//! settings once; [`model`] is the flow with hand-written gradients; [`train`] runs
+//! Adam with early stopping; [`export`] packs the weights into the blob order of
+//! `docs/blob-format.md`; [`metrics`] computes the numbers `eval` reports; [`cli`]
+//! is the command-line front end.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod export;
+pub mod hyper;
+pub mod metrics;
+pub mod model;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,319 @@
+//! The training loop: Adam on minibatches reshuffled every epoch, L2 weight decay,
+//! optional gradient clipping, validation every epoch with whole-training-set batch
+//! norm statistics, early stopping, recovery from divergence.
+
+use std::time::{Duration, Instant};
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::hyper::CheckedFitParams;
+use crate::model::{Arch, BnStats, Masks, Params};
+
+/// How many times training restarts from the best weights with a halved learning
+/// rate after a non-finite loss before it gives up.
+pub const MAX_RECOVERIES: usize = 5;
+
+/// Standardised data the trainer works on.
+#[derive(Clone, Copy, Debug)]
+pub struct Data<'a> {
+    /// Features, rows × D.
+    pub x: ArrayView2<'a, f32>,
+    /// Context, rows × C (C may be 0).
+    pub c: ArrayView2<'a, f32>,
+}
+
+/// What happened in one epoch, for progress display.
+#[derive(Clone, Debug)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// The run's epoch limit.
+    pub max_epochs: usize,
+    /// Mean training loss over the epoch (negative log-likelihood, standardised
+    /// units, minibatch batch norm).
+    pub train_loss: f64,
+    /// Mean validation log-likelihood in raw data units (non-finite if diverged).
+    pub valid_ll: f64,
+    /// Best validation log-likelihood so far.
+    pub best_ll: f64,
+    /// Epoch of the best so far.
+    pub best_epoch: usize,
+    /// Epochs since the best (early stopping fires at the patience).
+    pub stale: usize,
+    /// Learning rate now in force.
+    pub learning_rate: f64,
+    /// Time since training started.
+    pub elapsed: Duration,
+    /// `Some(message)` if this epoch diverged and training restarted.
+    pub recovered: Option<String>,
+}
+
+/// The result of [`fit`]: the best-validation weights and everything export needs.
+#[derive(Clone, Debug)]
+pub struct Fitted {
+    /// Best-validation parameters.
+    pub params: Params<f32>,
+    /// Their whole-training-set batch-norm statistics.
+    pub stats: BnStats,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Epoch whose weights were kept (1-based).
+    pub best_epoch: usize,
+    /// Their validation log-likelihood (raw units).
+    pub valid_ll: f64,
+    /// How many divergences were recovered from.
+    pub recoveries: usize,
+    /// Wall time of training.
+    pub elapsed: Duration,
+}
+
+/// Mean raw-unit log-likelihood of `data` under `params` with whole-set `stats`,
+/// computed in chunks; `log_jacobian` is the standardisation's `Σ ln inv_std`.
+pub fn mean_log_likelihood(params: &Params<f32>, stats: &BnStats, data: Data<'_>, log_jacobian: f64) -> f64 {
+    let n = data.x.nrows();
+    let mut sum = 0.0;
+    let chunk = 4096;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let lp = params.log_prob(
+            data.x.slice_axis(Axis(0), (start..end).into()),
+            data.c.slice_axis(Axis(0), (start..end).into()),
+            Some(stats),
+        );
+        sum += lp.iter().map(|&v| f64::from(v)).sum::<f64>();
+        start = end;
+    }
+    sum / n.max(1) as f64 + log_jacobian
+}
+
+struct Adam {
+    m: Params<f32>,
+    v: Params<f32>,
+    t: i32,
+}
+
+impl Adam {
+    fn new(arch: Arch) -> Self {
+        Adam {
+            m: Params::zeros(arch),
+            v: Params::zeros(arch),
+            t: 0,
+        }
+    }
+
+    fn step(&mut self, p: &mut Params<f32>, g: &Params<f32>, lr: f64) {
+        const B1: f64 = 0.9;
+        const B2: f64 = 0.999;
+        const EPS: f32 = 1e-8;
+        self.t += 1;
+        let c1 = 1.0 - B1.powi(self.t);
+        let c2 = 1.0 - B2.powi(self.t);
+        let step = (lr * c2.sqrt() / c1) as f32;
+        let (b1, b2) = (B1 as f32, B2 as f32);
+        let eps = EPS * c2.sqrt() as f32;
+        for (((w, g), m), v) in p
+            .tensors
+            .iter_mut()
+            .zip(&g.tensors)
+            .zip(&mut self.m.tensors)
+            .zip(&mut self.v.tensors)
+        {
+            ndarray::Zip::from(w).and(g).and(m).and(v).for_each(|w, &g, m, v| {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *w -= step * *m / (v.sqrt() + eps);
+            });
+        }
+    }
+}
+
+/// Builds the `Arch` a checked parameter set describes for data of `dim` features
+/// and `context` context columns.
+pub fn arch_for(hp: &CheckedFitParams, dim: usize, context: usize) -> Arch {
+    Arch {
+        dim,
+        context,
+        hidden: hp.hidden,
+        hidden_layers: hp.hidden_layers,
+        layers: hp.layers,
+        batch_norm: hp.batch_norm,
+        activation: hp.activation,
+    }
+}
+
+/// Splits `0..n` into `parts` contiguous ranges whose sizes differ by at most one.
+fn even_batches(n: usize, batch: usize) -> Vec<(usize, usize)> {
+    let parts = (n / batch).max(1);
+    (0..parts)
+        .map(|i| (i * n / parts, (i + 1) * n / parts))
+        .collect()
+}
+
+/// Trains a MAF on `train`, early-stopping on `valid`.
+///
+/// Minibatches are reshuffled every epoch (every row is used once per epoch; the
+/// rows are split into batches whose sizes differ by at most one, so no tiny last
+/// batch upsets batch norm). Weight decay adds `weight_decay * w` to the gradient
+/// of every weight matrix. A non-finite loss or validation log-likelihood restarts
+/// from the best weights so far with half the learning rate and fresh Adam moments.
+/// `on_epoch` sees every epoch's report.
+///
+/// # Errors
+/// [`Error::Diverged`] after [`MAX_RECOVERIES`] restarts, [`Error::InvalidParam`]
+/// for too few rows.
+pub fn fit(
+    hp: &CheckedFitParams,
+    arch: Arch,
+    train: Data<'_>,
+    valid: Data<'_>,
+    log_jacobian: f64,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<Fitted> {
+    let n = train.x.nrows();
+    if n < 2 || valid.x.nrows() == 0 {
+        return Err(Error::InvalidParam {
+            name: "data",
+            message: format!(
+                "need at least 2 training rows and 1 validation row (have {n} and {})",
+                valid.x.nrows()
+            ),
+        });
+    }
+    let start = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
+    let masks = Masks::<f32>::new(&arch);
+    let mut params = Params::<f32>::init(arch, &masks, &mut rng);
+    let mut grad = Params::<f32>::zeros(arch);
+    let mut adam = Adam::new(arch);
+    let mut lr = hp.learning_rate;
+    let mut order: Vec<usize> = (0..n).collect();
+    let batches = even_batches(n, hp.batch_size.min(n));
+    let mut best: Option<(Params<f32>, BnStats, f64, usize)> = None;
+    let mut stale = 0;
+    let mut recoveries = 0;
+    let mut epoch = 0;
+    let mut xb = Array2::<f32>::zeros((0, arch.dim));
+    let mut cb = Array2::<f32>::zeros((0, arch.context));
+    while epoch < hp.max_epochs && stale < hp.patience {
+        epoch += 1;
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        let mut diverged = None;
+        for &(b0, b1) in &batches {
+            let idx = &order[b0..b1];
+            if xb.nrows() != idx.len() {
+                xb = Array2::zeros((idx.len(), arch.dim));
+                cb = Array2::zeros((idx.len(), arch.context));
+            }
+            for (r, &i) in idx.iter().enumerate() {
+                xb.row_mut(r).assign(&train.x.row(i));
+                cb.row_mut(r).assign(&train.c.row(i));
+            }
+            let loss = params.loss_and_grad(&masks, xb.view(), cb.view(), &mut grad);
+            if !loss.is_finite() {
+                diverged = Some(format!("non-finite training loss in epoch {epoch}"));
+                break;
+            }
+            loss_sum += f64::from(loss) * idx.len() as f64;
+            for l in 0..arch.layers {
+                for kind in crate::model::ALL_KINDS {
+                    if kind.is_weight() && hp.weight_decay > 0.0 {
+                        let wd = hp.weight_decay as f32;
+                        let w = params.get(l, kind);
+                        grad.get_mut(l, kind).scaled_add(wd, w);
+                    }
+                }
+            }
+            if let Some(clip) = hp.clip_norm {
+                let norm = grad
+                    .tensors
+                    .iter()
+                    .map(|t| t.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+                    .sum::<f64>()
+                    .sqrt();
+                if !norm.is_finite() {
+                    diverged = Some(format!("non-finite gradient in epoch {epoch}"));
+                    break;
+                }
+                if norm > clip {
+                    let k = (clip / norm) as f32;
+                    for t in &mut grad.tensors {
+                        *t *= k;
+                    }
+                }
+            }
+            adam.step(&mut params, &grad, lr);
+        }
+        let train_loss = loss_sum / n as f64;
+        let (valid_ll, stats) = if diverged.is_none() && params.all_finite() {
+            let stats = params.bn_stats(train.x, train.c);
+            let ll = mean_log_likelihood(&params, &stats, valid, log_jacobian);
+            if !ll.is_finite() {
+                diverged = Some(format!("non-finite validation log-likelihood in epoch {epoch}"));
+            }
+            (ll, Some(stats))
+        } else {
+            if diverged.is_none() {
+                diverged = Some(format!("non-finite weights in epoch {epoch}"));
+            }
+            (f64::NAN, None)
+        };
+        let mut recovered = None;
+        if let Some(why) = diverged {
+            recoveries += 1;
+            if recoveries > MAX_RECOVERIES {
+                return Err(Error::Diverged(format!(
+                    "{why}; gave up after {MAX_RECOVERIES} restarts with the learning rate \
+                     halved each time (now {lr:e}); try a smaller --learning-rate, \
+                     --clip-norm, or check the data for extreme values"
+                )));
+            }
+            lr *= 0.5;
+            params = match &best {
+                Some((p, ..)) => p.clone(),
+                None => Params::<f32>::init(arch, &masks, &mut rng),
+            };
+            adam = Adam::new(arch);
+            recovered = Some(format!("{why}: restarted from the best weights with learning rate {lr:e}"));
+        } else if let Some(stats) = stats {
+            if best.as_ref().is_none_or(|b| valid_ll > b.2) {
+                best = Some((params.clone(), stats, valid_ll, epoch));
+                stale = 0;
+            } else {
+                stale += 1;
+            }
+        }
+        let (best_ll, best_epoch) = best.as_ref().map_or((f64::NAN, 0), |b| (b.2, b.3));
+        on_epoch(&EpochReport {
+            epoch,
+            max_epochs: hp.max_epochs,
+            train_loss,
+            valid_ll,
+            best_ll,
+            best_epoch,
+            stale,
+            learning_rate: lr,
+            elapsed: start.elapsed(),
+            recovered,
+        });
+    }
+    let Some((params, stats, valid_ll, best_epoch)) = best else {
+        return Err(Error::Diverged(format!(
+            "no epoch of {epoch} gave a finite validation log-likelihood"
+        )));
+    };
+    Ok(Fitted {
+        params,
+        stats,
+        epochs: epoch,
+        best_epoch,
+        valid_ll,
+        recoveries,
+        elapsed: start.elapsed(),
+    })
+}
