@@ -1,0 +1,307 @@
+//! Board support shared by the firmware binaries: the model's compile-time shapes,
+//! the model flash region, semihosting console / files / exit, cycle measurement
+//! with SysTick, the stack high-water mark, and the panic and HardFault handlers
+//! (both exit QEMU with a failure status instead of hanging).
+//!
+//! Binaries: `firmware-example` (`src/main.rs`, scores a CSV of sensor vectors) and
+//! `selftest` (`src/bin/selftest.rs`, maf-core's numerical checks on the target).
+
+// We are no_std: this runs on a Cortex-M4F with no operating system and no heap.
+#![no_std]
+// The runtime needs `unsafe` (linker symbols, semihosting traps); each use says why.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use core::fmt::{self, Write as _};
+use core::panic::PanicInfo;
+
+use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::{ExceptionFrame, exception};
+use cortex_m_semihosting::syscall;
+
+/// The shapes of the model this firmware was built for (from `MAF_MODEL`, see
+/// build.rs): `D`, `C`, `H`, `K`, `L` and a few derived numbers.
+pub mod shape {
+    include!(concat!(env!("OUT_DIR"), "/model_shape.rs"));
+}
+
+/// Exit status for success.
+pub const EXIT_OK: u32 = 0;
+/// Exit status for a failure (bad model, unreadable input, failed check, panic).
+pub const EXIT_FAILURE: u32 = 1;
+/// Exit status when some input rows could not be scored (bad values), the others were.
+pub const EXIT_BAD_ROWS: u32 = 2;
+
+/// The MODEL flash region of `memory.x`, where the weight blob is flashed.
+pub fn model_region() -> &'static [u8] {
+    unsafe extern "C" {
+        static _model_start: u8;
+        static _model_end: u8;
+    }
+    // SAFETY: the linker script defines both symbols as the bounds of the MODEL
+    // region, which is flash (read-only, always mapped, never written while the
+    // program runs); the slice covers exactly that region.
+    unsafe {
+        let start = &raw const _model_start;
+        let end = &raw const _model_end;
+        let len = (end as usize).saturating_sub(start as usize);
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+// ---------------------------------------------------------------- semihosting
+
+/// SYS_OPEN mode "r" (text read; semihosting hosts treat text and binary alike).
+const MODE_READ: usize = 0;
+/// SYS_OPEN mode "w" on `:tt`: the host's standard output.
+const MODE_STDOUT: usize = 4;
+/// SYS_OPEN mode "a" on `:tt`: the host's standard error.
+const MODE_STDERR: usize = 8;
+/// SYS_EXIT_EXTENDED: exit with a status code, not just success/failure.
+const SYS_EXIT_EXTENDED: usize = 0x20;
+/// ADP_Stopped_ApplicationExit.
+const ADP_APPLICATION_EXIT: usize = 0x20026;
+
+fn sys_open(path: &[u8], mode: usize) -> Option<usize> {
+    // SYS_OPEN wants a NUL-terminated name plus its length without the NUL.
+    let mut name = [0u8; 256];
+    let n = path.len();
+    if n >= name.len() {
+        return None;
+    }
+    name[..n].copy_from_slice(path);
+    // SAFETY: semihosting call with a pointer to a NUL-terminated buffer that lives
+    // across the call, its length and a mode; it touches no other memory.
+    let h = unsafe { syscall!(OPEN, name.as_ptr(), mode, n) };
+    (h != usize::MAX).then_some(h)
+}
+
+fn sys_write(handle: usize, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    // SAFETY: the host reads `bytes.len()` bytes from a live slice.
+    unsafe {
+        syscall!(WRITE, handle, bytes.as_ptr(), bytes.len());
+    }
+}
+
+/// Ends the program (QEMU exits with `code`; on hardware with a debugger attached
+/// the debugger sees the exit). Never returns.
+pub fn exit(code: u32) -> ! {
+    if code == EXIT_OK {
+        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
+    } else {
+        let block = [ADP_APPLICATION_EXIT, code as usize];
+        // SAFETY: SYS_EXIT_EXTENDED reads the two-word block, which lives across
+        // the call.
+        unsafe {
+            syscall(SYS_EXIT_EXTENDED, &block);
+        }
+        // Hosts without the extended call: plain failure.
+        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
+    }
+    // No debugger to exit to: stop here.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// The semihosting command line (arguments joined by spaces, program name first)
+/// copied into `buf`; `None` if the host has none.
+pub fn command_line(buf: &mut [u8]) -> Option<&str> {
+    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into `buf` and the
+    // written length back into `block[1]`; both live across the call.
+    let r = unsafe { syscall(cortex_m_semihosting::nr::GET_CMDLINE, &mut block) };
+    if r != 0 {
+        return None;
+    }
+    let len = block[1].min(buf.len());
+    core::str::from_utf8(buf.get(..len)?).ok()
+}
+
+/// A host file opened for reading through semihosting.
+pub struct HostFile {
+    handle: usize,
+}
+
+impl HostFile {
+    /// Opens `path` (relative to the emulator's working directory) for reading.
+    pub fn open(path: &str) -> Option<Self> {
+        sys_open(path.as_bytes(), MODE_READ).map(|handle| Self { handle })
+    }
+
+    /// Reads up to `buf.len()` bytes; returns how many (0 at the end of the file).
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`.
+        let not_read = unsafe { syscall!(READ, self.handle, buf.as_mut_ptr(), buf.len()) };
+        buf.len().saturating_sub(not_read)
+    }
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        // SAFETY: closes a handle this value owns.
+        unsafe {
+            syscall!(CLOSE, self.handle);
+        }
+    }
+}
+
+/// A buffered writer to the host's standard output or standard error.
+pub struct Console {
+    handle: usize,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Console {
+    /// The host's standard output (`None` without a semihosting host).
+    pub fn stdout() -> Option<Self> {
+        Self::open(MODE_STDOUT)
+    }
+
+    /// The host's standard error.
+    pub fn stderr() -> Option<Self> {
+        Self::open(MODE_STDERR)
+    }
+
+    fn open(mode: usize) -> Option<Self> {
+        sys_open(b":tt", mode).map(|handle| Self {
+            handle,
+            buf: [0; 256],
+            len: 0,
+        })
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) {
+        sys_write(self.handle, &self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    /// Appends bytes, flushing as the buffer fills.
+    pub fn write_bytes(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let n = bytes.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+    }
+}
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Prints to the host's standard error, unbuffered by the caller (one line at a time).
+#[macro_export]
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        if let Some(mut e) = $crate::Console::stderr() {
+            let _ = core::fmt::Write::write_fmt(&mut e, format_args!($($arg)*));
+            e.write_bytes(b"\n");
+        }
+    }};
+}
+
+// ------------------------------------------------------------------ measuring
+
+/// SysTick ticks per instruction count under QEMU `-icount shift=0`: one
+/// instruction per ns, SysTick at the 25 MHz core clock = one tick per 40 ns.
+pub const INSTRUCTIONS_PER_TICK: u64 = 40;
+
+/// Counts core-clock ticks with SysTick (free running, 24 bits, no interrupt).
+pub struct Ticks {
+    syst: SYST,
+}
+
+impl Ticks {
+    /// Starts SysTick on the core clock with the largest reload value.
+    pub fn new(mut syst: SYST) -> Self {
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(0x00FF_FFFF);
+        syst.clear_current();
+        syst.enable_counter();
+        Self { syst }
+    }
+
+    /// The current counter value (counts down).
+    #[inline(always)]
+    pub fn now(&self) -> u32 {
+        let _ = &self.syst;
+        SYST::get_current()
+    }
+
+    /// Ticks from `start` to `end` (both from [`Ticks::now`]); correct if less than
+    /// 2^24 ticks (0.67 s at 25 MHz) passed.
+    #[inline(always)]
+    pub fn elapsed(start: u32, end: u32) -> u32 {
+        start.wrapping_sub(end) & 0x00FF_FFFF
+    }
+}
+
+/// Bytes of stack used so far: cortex-m-rt's `paint-stack` fills the stack with
+/// `0xCCCC_CCCC` at reset; the lowest word that no longer holds it marks the
+/// deepest the stack has been.
+pub fn stack_high_water() -> usize {
+    unsafe extern "C" {
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+    let top = &raw const _stack_start as usize;
+    let bottom = &raw const _stack_end as usize;
+    let mut p = bottom;
+    while p < top {
+        // SAFETY: `p` is a 4-aligned address inside the RAM between the end of
+        // .bss/.uninit and the top of the stack (linker symbols); reading it
+        // volatile has no side effect.
+        let v = unsafe { core::ptr::read_volatile(p as *const u32) };
+        if v != cortex_m_rt::STACK_PAINT_VALUE {
+            break;
+        }
+        p += 4;
+    }
+    top - p
+}
+
+/// Bytes of RAM between the end of the static data and the top of the stack.
+pub fn stack_size() -> usize {
+    unsafe extern "C" {
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+    (&raw const _stack_start as usize).saturating_sub(&raw const _stack_end as usize)
+}
+
+// --------------------------------------------------------------------- faults
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    if let Some(mut e) = Console::stderr() {
+        let _ = writeln!(e, "panic: {info}");
+    }
+    exit(EXIT_FAILURE)
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    if let Some(mut e) = Console::stderr() {
+        let _ = writeln!(e, "HardFault at pc={:#010x}: {frame:?}", frame.pc());
+    }
+    exit(EXIT_FAILURE)
+}
