@@ -1,1 +1,935 @@
-//! cli
+//! The `maf-train` command line: `fit`, `eval`, `score`, `sample`, `inspect`,
+//! `bench`.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ndarray::{Array2, Axis};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::data::{self, Standardizer};
+use crate::error::{Error, Result};
+use crate::export::TrainedModel;
+use crate::hyper::{DEFAULT_ANOMALY_QUANTILE, FitParams};
+use crate::metrics;
+use crate::model::Activation;
+use crate::train::{self, EpochReport};
+
+/// Train Masked Autoregressive Flows on sensor data and export weight blobs that
+/// `maf-core` evaluates on a microcontroller.
+///
+/// Data files are headered CSV files of numbers, one sensor vector per row.
+#[derive(Debug, Parser)]
+#[command(name = "maf-train", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit a MAF to training data and write its weight blob.
+    Fit(FitArgs),
+    /// Mean test log-likelihood (± 2 standard errors); with labels, AUROC and AUPRC.
+    Eval(EvalArgs),
+    /// Log density of every row (with maf-core, bit-identical to the device) and
+    /// the anomaly flag.
+    Score(ScoreArgs),
+    /// Draw samples from a model.
+    Sample(SampleArgs),
+    /// Shapes, size, RAM and compute cost of a model blob.
+    Inspect(InspectArgs),
+    /// Measure training speed (rows per second) on synthetic data.
+    Bench(BenchArgs),
+}
+
+/// Hidden activation on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActivationArg {
+    /// max(0, a), the paper's choice.
+    Relu,
+    /// tanh(a).
+    Tanh,
+}
+
+impl From<ActivationArg> for Activation {
+    fn from(a: ActivationArg) -> Self {
+        match a {
+            ActivationArg::Relu => Activation::Relu,
+            ActivationArg::Tanh => Activation::Tanh,
+        }
+    }
+}
+
+/// `maf-train fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Training data (headered CSV; every column is a feature except --context-columns).
+    #[arg(long, value_name = "TRAIN.csv")]
+    pub data: PathBuf,
+    /// Validation data for early stopping and the anomaly threshold (same columns).
+    /// Without it, a seeded 10% of the training rows is held out.
+    #[arg(long, value_name = "VALID.csv")]
+    pub valid: Option<PathBuf>,
+    /// Where to write the model blob (written atomically).
+    #[arg(long, value_name = "MODEL.maf")]
+    pub out: PathBuf,
+    /// Number of stacked MADEs (1..=32).
+    #[arg(long, default_value_t = 5)]
+    pub layers: usize,
+    /// Hidden units per hidden layer (1..=1024).
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Hidden layers per MADE (1 or 2).
+    #[arg(long, default_value_t = 1)]
+    pub hidden_layers: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub learning_rate: f64,
+    /// L2 penalty on every weight matrix.
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    pub weight_decay: f64,
+    /// Upper bound on training epochs (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 1000)]
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation log-likelihood.
+    #[arg(long, default_value_t = 30)]
+    pub patience: usize,
+    /// Seed for initialisation, hold-out split and shuffling: same seed and data
+    /// give a byte-identical blob.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Leave out the batch-norm layer after every MADE.
+    #[arg(long)]
+    pub no_batch_norm: bool,
+    /// Hidden activation.
+    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
+    pub activation: ActivationArg,
+    /// Columns that are context (conditioning) inputs, not modelled features:
+    /// a conditional MAF p(x | context).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub context_columns: Vec<String>,
+    /// Quantile of the validation log densities stored as the anomaly threshold
+    /// (about this fraction of normal vectors will be flagged).
+    #[arg(long, default_value_t = DEFAULT_ANOMALY_QUANTILE, allow_negative_numbers = true)]
+    pub anomaly_quantile: f64,
+    /// Clip the global gradient norm to this value; 0 turns clipping off.
+    #[arg(long, default_value_t = 100.0, allow_negative_numbers = true)]
+    pub clip_norm: f64,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `maf-train eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model blob.
+    #[arg(long, value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Test data (same columns as the training data).
+    #[arg(long, value_name = "TEST.csv")]
+    pub data: PathBuf,
+    /// Labels: a CSV with an `anomaly` column of 0/1, row for row with --data.
+    #[arg(long, value_name = "LABELS.csv")]
+    pub labels: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `maf-train score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Model blob.
+    #[arg(long, value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Data to score (same columns as the training data).
+    #[arg(long, value_name = "X.csv")]
+    pub data: PathBuf,
+    /// Output CSV (`log_prob,anomaly`); standard output if absent.
+    #[arg(long, value_name = "SCORES.csv")]
+    pub out: Option<PathBuf>,
+}
+
+/// `maf-train sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Model blob.
+    #[arg(long, value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Number of samples.
+    #[arg(long)]
+    pub count: usize,
+    /// Seed of the base-distribution draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output CSV; standard output if absent.
+    #[arg(long, value_name = "SAMPLES.csv")]
+    pub out: Option<PathBuf>,
+    /// Context for a conditional model: a CSV with the context columns, one row
+    /// (used for every sample) or --count rows.
+    #[arg(long, value_name = "CONTEXT.csv")]
+    pub context: Option<PathBuf>,
+}
+
+/// `maf-train inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model blob.
+    #[arg(value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `maf-train bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Data dimension.
+    #[arg(long, default_value_t = 8)]
+    pub dim: usize,
+    /// Number of MADEs.
+    #[arg(long, default_value_t = 5)]
+    pub layers: usize,
+    /// Hidden units.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Synthetic training rows per epoch.
+    #[arg(long, default_value_t = 51_200)]
+    pub rows: usize,
+    /// Epochs to time.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Any [`Error`]; the binary prints it as one line and exits with status 1.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Fit(a) => fit(&a),
+        Command::Eval(a) => eval(&a),
+        Command::Score(a) => score(&a),
+        Command::Sample(a) => sample(&a),
+        Command::Inspect(a) => inspect(&a),
+        Command::Bench(a) => bench(&a),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory,
+/// renamed over `path` only once completely written, so no failure leaves a
+/// half-written file.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".maf-train-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        Some(p) => write_atomic(p, text.as_bytes()),
+        None => {
+            let mut so = std::io::stdout().lock();
+            so.write_all(text.as_bytes())
+                .and_then(|()| so.flush())
+                .map_err(|e| Error::io("<stdout>", e))
+        }
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Fits a model as `maf-train fit` does and returns the blob bytes and a summary
+/// (no file written). `progress` receives every epoch report.
+///
+/// # Errors
+/// Bad settings, bad data, divergence.
+pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(Vec<u8>, String)> {
+    let hp = FitParams {
+        layers: a.layers,
+        hidden: a.hidden,
+        hidden_layers: a.hidden_layers,
+        batch_size: a.batch_size,
+        learning_rate: a.learning_rate,
+        weight_decay: a.weight_decay,
+        max_epochs: a.max_epochs,
+        patience: a.patience,
+        seed: a.seed,
+        batch_norm: !a.no_batch_norm,
+        activation: a.activation.into(),
+        anomaly_quantile: a.anomaly_quantile,
+        clip_norm: (a.clip_norm != 0.0).then_some(a.clip_norm),
+        valid_fraction: 0.1,
+    }
+    .check()?;
+    let table = data::read_csv(&a.data)?;
+    let all = table.split(&a.context_columns)?;
+    let (tr, va, valid_desc) = match &a.valid {
+        Some(vp) => {
+            let vt = data::read_csv(vp)?;
+            if vt.header != table.header {
+                return Err(Error::ColumnMismatch {
+                    path: vp.clone(),
+                    message: format!(
+                        "header {} differs from the training data's {}",
+                        vt.header.join(","),
+                        table.header.join(",")
+                    ),
+                });
+            }
+            let v = vt.split(&a.context_columns)?;
+            (all, v, file_name(vp))
+        }
+        None => {
+            let n = all.x.nrows();
+            let n_valid = ((n as f64 * hp.valid_fraction).round() as usize).max(1);
+            if n < n_valid + 2 {
+                return Err(Error::EmptyData {
+                    path: a.data.clone(),
+                    what: "too few rows to hold out a validation set (give --valid)",
+                });
+            }
+            let mut idx: Vec<usize> = (0..n).collect();
+            // A stream of its own, so the split does not shift the training draws.
+            idx.shuffle(&mut ChaCha8Rng::seed_from_u64(hp.seed ^ 0x5EED_5B17));
+            let (vi, ti) = idx.split_at(n_valid);
+            let (mut vi, mut ti) = (vi.to_vec(), ti.to_vec());
+            vi.sort_unstable();
+            ti.sort_unstable();
+            let pick = |rows: &[usize]| data::Split {
+                x_names: all.x_names.clone(),
+                c_names: all.c_names.clone(),
+                x: all.x.select(Axis(0), rows),
+                c: all.c.select(Axis(0), rows),
+            };
+            let (t, v) = (pick(&ti), pick(&vi));
+            (
+                t,
+                v,
+                format!("{} rows held out of {}", n_valid, file_name(&a.data)),
+            )
+        }
+    };
+    let x_std = Standardizer::fit(&tr.x, &a.data, &tr.x_names)?;
+    let c_std = Standardizer::fit(&tr.c, &a.data, &tr.c_names)?;
+    let arch = train::arch_for(&hp, tr.x.ncols(), tr.c.ncols());
+    crate::export::core_shape(&arch)
+        .check()
+        .map_err(|e| Error::InvalidParam {
+            name: "data",
+            message: format!("the model shape is not supported by maf-core: {e}"),
+        })?;
+    let (xt, ct) = (x_std.apply::<f32>(&tr.x), c_std.apply::<f32>(&tr.c));
+    let (xv, cv) = (x_std.apply::<f32>(&va.x), c_std.apply::<f32>(&va.c));
+    let fitted = train::fit(
+        &hp,
+        arch,
+        train::Data {
+            x: xt.view(),
+            c: ct.view(),
+        },
+        train::Data {
+            x: xv.view(),
+            c: cv.view(),
+        },
+        x_std.log_jacobian(),
+        progress,
+    )?;
+    let model = TrainedModel {
+        params: fitted.params,
+        stats: fitted.stats,
+        x_std,
+        c_std,
+    };
+    // The threshold comes from maf-core's own log densities of the validation rows,
+    // so the device flags the intended fraction of them.
+    let probe = model.to_blob(None, "")?;
+    let aligned = maf_core::blob::AlignedBlob::new(&probe);
+    let view = load_view(&aligned, "the fitted model")?;
+    let lps = core_log_probs(&view, &va.x, &va.c, &a.data)?;
+    let q = metrics::quantile(&lps, hp.anomaly_quantile);
+    let threshold = q.is_finite().then_some(q as f32);
+    let mut meta = String::new();
+    let _ = writeln!(meta, "trainer=maf-train {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(meta, "data={}", file_name(&a.data));
+    let _ = writeln!(meta, "valid={valid_desc}");
+    let _ = writeln!(meta, "train_rows={}", tr.x.nrows());
+    let _ = writeln!(meta, "valid_rows={}", va.x.nrows());
+    let _ = writeln!(meta, "epochs={}", fitted.epochs);
+    let _ = writeln!(meta, "best_epoch={}", fitted.best_epoch);
+    let _ = writeln!(meta, "valid_log_likelihood={:.6}", fitted.valid_ll);
+    let _ = writeln!(meta, "recoveries={}", fitted.recoveries);
+    let _ = writeln!(
+        meta,
+        "settings=layers={} hidden={} hidden_layers={} batch_size={} learning_rate={} \
+         weight_decay={} max_epochs={} patience={} seed={} batch_norm={} activation={:?} \
+         clip_norm={} anomaly_quantile={}",
+        hp.layers,
+        hp.hidden,
+        hp.hidden_layers,
+        hp.batch_size,
+        hp.learning_rate,
+        hp.weight_decay,
+        hp.max_epochs,
+        hp.patience,
+        hp.seed,
+        hp.batch_norm,
+        hp.activation,
+        a.clip_norm,
+        hp.anomaly_quantile
+    );
+    let cols = format!(
+        "columns={}\ncontext_columns={}\n",
+        tr.x_names.join(","),
+        tr.c_names.join(",")
+    );
+    if meta.len() + cols.len() <= maf_core::blob::MAX_METADATA {
+        meta.push_str(&cols);
+    }
+    let blob = model.to_blob(threshold, &meta)?;
+    let summary = format!(
+        "{} MADEs, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
+         {} bytes, {:.1} s",
+        arch.layers,
+        fitted.epochs,
+        fitted.best_epoch,
+        fitted.valid_ll,
+        threshold.map_or("none".to_string(), |t| t.to_string()),
+        blob.len(),
+        fitted.elapsed.as_secs_f64()
+    );
+    Ok((blob, summary))
+}
+
+fn fit(a: &FitArgs) -> Result<()> {
+    let tty = std::io::stderr().is_terminal();
+    let bar = (!a.quiet && tty).then(|| {
+        let pb = indicatif::ProgressBar::new(a.max_epochs as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} [{bar:25}] epoch {pos}/{len} {msg} (at most {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb
+    });
+    let quiet = a.quiet;
+    let patience = a.patience;
+    let mut progress = |r: &EpochReport| {
+        let line = format!(
+            "loss {:.4}  valid {:.4}  best {:.4} @ {}",
+            r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
+        );
+        if let Some(pb) = &bar {
+            // The run ends at the latest `patience` epochs after the best one.
+            let bound = (r.best_epoch + patience).max(r.epoch).min(r.max_epochs);
+            pb.set_length(bound as u64);
+            pb.set_position(r.epoch as u64);
+            pb.set_message(line);
+            if let Some(m) = &r.recovered {
+                pb.println(format!("warning: {m}"));
+            }
+        } else if !quiet {
+            if let Some(m) = &r.recovered {
+                eprintln!("warning: {m}");
+            }
+            if r.epoch.is_multiple_of(25) {
+                eprintln!("epoch {}: {line}", r.epoch);
+            }
+        }
+    };
+    let result = fit_blob(a, &mut progress);
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let (blob, summary) = result?;
+    write_atomic(&a.out, &blob)?;
+    if !a.quiet {
+        eprintln!("wrote {}: {summary}", a.out.display());
+    }
+    Ok(())
+}
+
+/// Reads a model blob from a file into 4-aligned memory.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Model`] if `maf-core` refuses the blob.
+pub fn read_model(path: &Path) -> Result<maf_core::blob::AlignedBlob> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let aligned = maf_core::blob::AlignedBlob::new(&bytes);
+    load_view(&aligned, &path.display().to_string())?;
+    Ok(aligned)
+}
+
+fn load_view<'a>(
+    blob: &'a maf_core::blob::AlignedBlob,
+    what: &str,
+) -> Result<maf_core::MafView<'a>> {
+    maf_core::MafView::from_blob(blob.as_bytes()).map_err(|e| Error::Model {
+        context: what.to_string(),
+        message: format!("not a valid maf model: {e}"),
+    })
+}
+
+/// `key=value` lookup in blob metadata.
+fn meta_value<'a>(meta: &'a str, key: &str) -> Option<&'a str> {
+    meta.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+fn names(list: &str) -> Vec<String> {
+    if list.is_empty() {
+        Vec::new()
+    } else {
+        list.split(',').map(str::to_string).collect()
+    }
+}
+
+/// Splits a data file into the model's features and context, checking its header
+/// against the column names stored in the model (or, for a blob without them,
+/// the column count, context columns last).
+fn model_split(view: &maf_core::MafView<'_>, table: &data::Table) -> Result<data::Split> {
+    let shape = view.shape();
+    let meta = view.header().metadata;
+    if let (Some(cols), Some(ctx)) = (
+        meta_value(meta, "columns"),
+        meta_value(meta, "context_columns"),
+    ) {
+        let (x_names, c_names) = (names(cols), names(ctx));
+        let mut expected: Vec<&String> = x_names.iter().chain(&c_names).collect();
+        let mut found: Vec<&String> = table.header.iter().collect();
+        expected.sort();
+        found.sort();
+        if expected != found {
+            return Err(Error::ColumnMismatch {
+                path: table.path.clone(),
+                message: format!(
+                    "columns {} do not match the model's ({}{}{})",
+                    table.header.join(","),
+                    x_names.join(","),
+                    if c_names.is_empty() { "" } else { "; context " },
+                    c_names.join(",")
+                ),
+            });
+        }
+        let s = table.split(&c_names)?;
+        if s.x_names != x_names {
+            return Err(Error::ColumnMismatch {
+                path: table.path.clone(),
+                message: format!(
+                    "feature columns are in the order {}, the model's are {}",
+                    s.x_names.join(","),
+                    x_names.join(",")
+                ),
+            });
+        }
+        return Ok(s);
+    }
+    let cols = table.header.len();
+    if cols != shape.dim + shape.context {
+        return Err(Error::ColumnMismatch {
+            path: table.path.clone(),
+            message: format!(
+                "{cols} columns, the model needs {} features + {} context columns",
+                shape.dim, shape.context
+            ),
+        });
+    }
+    let ctx: Vec<String> = table.header[shape.dim..].to_vec();
+    table.split(&ctx)
+}
+
+/// Log density of every row with `maf-core`; a row whose result overflows `f32`
+/// gives `-inf`.
+fn core_log_probs(
+    view: &maf_core::MafView<'_>,
+    x: &Array2<f64>,
+    c: &Array2<f64>,
+    path: &Path,
+) -> Result<Vec<f64>> {
+    Ok(core_log_probs_f32(view, x, c, path)?
+        .into_iter()
+        .map(|v| v.map_or(f64::NEG_INFINITY, f64::from))
+        .collect())
+}
+
+fn core_log_probs_f32(
+    view: &maf_core::MafView<'_>,
+    x: &Array2<f64>,
+    c: &Array2<f64>,
+    path: &Path,
+) -> Result<Vec<Option<f32>>> {
+    let mut scratch = vec![0.0f32; view.shape().scratch_len()];
+    let mut out = Vec::with_capacity(x.nrows());
+    let (mut xr, mut cr) = (Vec::new(), Vec::new());
+    for r in 0..x.nrows() {
+        xr.clear();
+        cr.clear();
+        xr.extend(x.row(r).iter().map(|&v| v as f32));
+        cr.extend(c.row(r).iter().map(|&v| v as f32));
+        match view.log_prob(&xr, &cr, &mut scratch) {
+            Ok(v) => out.push(Some(v)),
+            Err(maf_core::Error::Overflow) => out.push(None),
+            Err(e) => {
+                return Err(Error::Model {
+                    context: format!("{}, data row {}", path.display(), r + 1),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_labels(path: &Path, rows: usize) -> Result<Vec<bool>> {
+    let t = data::read_csv(path)?;
+    let Some(j) = t.header.iter().position(|h| h == "anomaly") else {
+        return Err(Error::ColumnMismatch {
+            path: path.into(),
+            message: format!("no `anomaly` column (header: {})", t.header.join(",")),
+        });
+    };
+    if t.values.nrows() != rows {
+        return Err(Error::ColumnMismatch {
+            path: path.into(),
+            message: format!(
+                "{} label rows, but the data has {rows} rows",
+                t.values.nrows()
+            ),
+        });
+    }
+    t.values
+        .column(j)
+        .iter()
+        .enumerate()
+        .map(|(r, &v)| match v {
+            0.0 => Ok(false),
+            1.0 => Ok(true),
+            _ => Err(Error::NotANumber {
+                path: path.into(),
+                line: r + 2,
+                column: j + 1,
+                name: "anomaly".into(),
+                value: format!("{v} (must be 0 or 1)"),
+            }),
+        })
+        .collect()
+}
+
+fn json_num(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+fn eval(a: &EvalArgs) -> Result<()> {
+    let blob = read_model(&a.model)?;
+    let view = load_view(&blob, &a.model.display().to_string())?;
+    let table = data::read_csv(&a.data)?;
+    let split = model_split(&view, &table)?;
+    let lps = core_log_probs(&view, &split.x, &split.c, &a.data)?;
+    let rows = lps.len();
+    let overflow = lps.iter().filter(|v| !v.is_finite()).count();
+    let (mean, two_se) = metrics::mean_two_se(&lps);
+    let mut obj = serde_json::json!({
+        "rows": rows,
+        "mean_log_prob": json_num(mean),
+        "two_se": json_num(two_se),
+        "overflow_rows": overflow,
+        "threshold": view.threshold().map(|t| json_num(f64::from(t))),
+    });
+    let mut text = format!("rows {rows}\nmean log-likelihood {mean:.4} ± {two_se:.4} (2 SE)\n");
+    if overflow > 0 {
+        let _ = writeln!(
+            text,
+            "rows whose log density overflows f32 (counted as -inf): {overflow}"
+        );
+    }
+    if let Some(lp) = &a.labels {
+        let labels = read_labels(lp, rows)?;
+        let normal: Vec<f64> = lps
+            .iter()
+            .zip(&labels)
+            .filter(|(_, l)| !**l)
+            .map(|(v, _)| *v)
+            .collect();
+        let (nm, nse) = metrics::mean_two_se(&normal);
+        let scores: Vec<f64> = lps.iter().map(|v| -v).collect();
+        let auroc = metrics::auroc(&scores, &labels);
+        let auprc = metrics::auprc(&scores, &labels);
+        obj["normal_rows"] = normal.len().into();
+        obj["anomaly_rows"] = (rows - normal.len()).into();
+        obj["normal_mean_log_prob"] = json_num(nm);
+        obj["normal_two_se"] = json_num(nse);
+        obj["auroc"] = auroc.map_or(serde_json::Value::Null, json_num);
+        obj["auprc"] = auprc.map_or(serde_json::Value::Null, json_num);
+        let _ = writeln!(
+            text,
+            "normal rows {}: mean log-likelihood {nm:.4} ± {nse:.4} (2 SE)",
+            normal.len()
+        );
+        let fmt =
+            |v: Option<f64>| v.map_or("n/a (one class only)".to_string(), |v| format!("{v:.5}"));
+        let _ = writeln!(
+            text,
+            "AUROC {}  AUPRC {}  (score -log p)",
+            fmt(auroc),
+            fmt(auprc)
+        );
+        if let Some(t) = view.threshold() {
+            let flagged: Vec<bool> = lps.iter().map(|&v| v < f64::from(t)).collect();
+            let c = metrics::Confusion::new(&flagged, &labels);
+            obj["tp"] = c.tp.into();
+            obj["fp"] = c.fp.into();
+            obj["tn"] = c.tn.into();
+            obj["fn"] = c.fn_.into();
+            let _ = writeln!(
+                text,
+                "at threshold {t}: tp {} fp {} tn {} fn {}",
+                c.tp, c.fp, c.tn, c.fn_
+            );
+        }
+    }
+    if a.json {
+        text = format!("{obj}\n");
+    }
+    write_output(None, &text)
+}
+
+fn score(a: &ScoreArgs) -> Result<()> {
+    let blob = read_model(&a.model)?;
+    let view = load_view(&blob, &a.model.display().to_string())?;
+    let table = data::read_csv(&a.data)?;
+    let split = model_split(&view, &table)?;
+    let lps = core_log_probs_f32(&view, &split.x, &split.c, &a.data)?;
+    let mut out = String::with_capacity(16 * lps.len() + 20);
+    out.push_str("log_prob,anomaly\n");
+    for lp in lps {
+        match lp {
+            Some(v) => {
+                let _ = writeln!(out, "{v},{}", u8::from(view.is_anomaly(v)));
+            }
+            None => out.push_str("-inf,1\n"),
+        }
+    }
+    write_output(a.out.as_deref(), &out)
+}
+
+fn sample(a: &SampleArgs) -> Result<()> {
+    let blob = read_model(&a.model)?;
+    let view = load_view(&blob, &a.model.display().to_string())?;
+    let shape = view.shape();
+    let meta = view.header().metadata;
+    let x_names = meta_value(meta, "columns")
+        .map(names)
+        .filter(|n| n.len() == shape.dim)
+        .unwrap_or_else(|| (0..shape.dim).map(|i| format!("x{i}")).collect());
+    let ctx: Array2<f64> = match (&a.context, shape.context) {
+        (None, 0) => Array2::zeros((1, 0)),
+        (None, c) => {
+            return Err(Error::InvalidParam {
+                name: "context",
+                message: format!("the model is conditional on {c} context columns: give --context"),
+            });
+        }
+        (Some(p), 0) => {
+            return Err(Error::InvalidParam {
+                name: "context",
+                message: format!("the model is unconditional; {} is not used", p.display()),
+            });
+        }
+        (Some(p), c) => {
+            let t = data::read_csv(p)?;
+            let want = meta_value(meta, "context_columns").map(names);
+            let vals = match want {
+                Some(w) if w.len() == c => {
+                    let mut idx = Vec::with_capacity(c);
+                    for name in &w {
+                        match t.header.iter().position(|h| h == name) {
+                            Some(i) if t.header.len() == c => idx.push(i),
+                            _ => {
+                                return Err(Error::ColumnMismatch {
+                                    path: p.clone(),
+                                    message: format!(
+                                        "columns {} are not the model's context columns ({})",
+                                        t.header.join(","),
+                                        w.join(",")
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    t.values.select(Axis(1), &idx)
+                }
+                _ if t.header.len() == c => t.values.clone(),
+                _ => {
+                    return Err(Error::ColumnMismatch {
+                        path: p.clone(),
+                        message: format!(
+                            "{} columns, the model has {c} context columns",
+                            t.header.len()
+                        ),
+                    });
+                }
+            };
+            if vals.nrows() != 1 && vals.nrows() != a.count {
+                return Err(Error::ColumnMismatch {
+                    path: p.clone(),
+                    message: format!(
+                        "{} rows: give one row or --count ({}) rows",
+                        vals.nrows(),
+                        a.count
+                    ),
+                });
+            }
+            vals
+        }
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let mut scratch = vec![0.0f32; shape.scratch_len()];
+    let mut u = vec![0.0f32; shape.dim];
+    let mut x = vec![0.0f32; shape.dim];
+    let mut out = x_names.join(",");
+    out.push('\n');
+    for i in 0..a.count {
+        for v in &mut u {
+            *v = StandardNormal.sample(&mut rng);
+        }
+        let cr: Vec<f32> = ctx
+            .row(if ctx.nrows() == 1 { 0 } else { i })
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        view.sample(&u, &cr, &mut x, &mut scratch)
+            .map_err(|e| Error::Model {
+                context: format!("sample {}", i + 1),
+                message: e.to_string(),
+            })?;
+        let line: Vec<String> = x.iter().map(|v| v.to_string()).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    write_output(a.out.as_deref(), &out)
+}
+
+fn inspect(a: &InspectArgs) -> Result<()> {
+    let blob = read_model(&a.model)?;
+    let view = load_view(&blob, &a.model.display().to_string())?;
+    let s = view.shape();
+    let h = view.header();
+    let act = match h.activation {
+        maf_core::Activation::Relu => "relu",
+        maf_core::Activation::Tanh => "tanh",
+    };
+    let meta: serde_json::Map<String, serde_json::Value> = h
+        .metadata
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let obj = serde_json::json!({
+        "dim": s.dim,
+        "context": s.context,
+        "hidden": s.hidden,
+        "hidden_layers": s.hidden_layers,
+        "layers": s.layers,
+        "batch_norm": s.batch_norm,
+        "activation": act,
+        "parameters": s.parameter_count(),
+        "weights": s.weight_count(),
+        "blob_bytes": view.blob_len(),
+        "ram_bytes": s.ram_bytes(),
+        "macs_per_log_prob": s.macs(),
+        "dense_macs_per_log_prob": s.dense_macs(),
+        "threshold": h.threshold.map(|t| json_num(f64::from(t))),
+        "metadata": meta,
+    });
+    let text = if a.json {
+        format!("{obj}\n")
+    } else {
+        let mut t = String::new();
+        let _ = writeln!(t, "model        {}", a.model.display());
+        let _ = writeln!(
+            t,
+            "shape        D={} C={} H={} K={} L={} batch_norm={} activation={act}",
+            s.dim, s.context, s.hidden, s.hidden_layers, s.layers, s.batch_norm
+        );
+        let _ = writeln!(
+            t,
+            "parameters   {} (weights in blob {})",
+            s.parameter_count(),
+            s.weight_count()
+        );
+        let _ = writeln!(t, "blob         {} bytes", view.blob_len());
+        let _ = writeln!(
+            t,
+            "RAM          {} bytes per inference (activations)",
+            s.ram_bytes()
+        );
+        let _ = writeln!(
+            t,
+            "MACs         {} per log density ({} dense)",
+            s.macs(),
+            s.dense_macs()
+        );
+        let _ = writeln!(
+            t,
+            "threshold    {}",
+            h.threshold.map_or("none".to_string(), |v| v.to_string())
+        );
+        for l in h.metadata.lines() {
+            let _ = writeln!(t, "meta         {l}");
+        }
+        t
+    };
+    write_output(None, &text)
+}
+
+fn bench(a: &BenchArgs) -> Result<()> {
+    let r = train::bench(a.dim, a.layers, a.hidden, a.batch_size, a.rows, a.epochs)?;
+    let text = format!(
+        "training D={} L={} H={} batch {}: {:.0} rows/s ({} rows in {:.3} s, {} threads)\n",
+        a.dim,
+        a.layers,
+        a.hidden,
+        a.batch_size,
+        r.rows_per_sec,
+        r.rows,
+        r.seconds,
+        rayon::current_num_threads()
+    );
+    write_output(None, &text)
+}

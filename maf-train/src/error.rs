@@ -68,7 +68,9 @@ pub enum Error {
         value: String,
     },
     /// A column has the same value in every training row, so it cannot be standardised.
-    #[error("{path}, column {column} ({name:?}): constant in every row, cannot be standardised; remove it")]
+    #[error(
+        "{path}, column {column} ({name:?}): constant in every row, cannot be standardised; remove it"
+    )]
     ConstantColumn {
         /// The file.
         path: PathBuf,

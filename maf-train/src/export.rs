@@ -42,7 +42,12 @@ pub fn core_activation(a: Activation) -> maf_core::Activation {
 
 /// Batch norm in inference form: `(bn_scale, bn_shift)` per variable, computed in
 /// `f64` from `log_gamma`, `beta` and the whole-set `mean`, `var`.
-pub fn bn_affine(log_gamma: &[f64], beta: &[f64], mean: &[f64], var: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub fn bn_affine(
+    log_gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    var: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let scale: Vec<f64> = log_gamma
         .iter()
         .zip(var)
@@ -81,7 +86,9 @@ impl TrainedModel {
         w.extend(&self.c_std.mean);
         w.extend(&self.c_std.inv_std);
         if self.x_std.mean.len() != d || self.c_std.mean.len() != a.context {
-            return Err(Error::Internal("standardisation does not match the shape".into()));
+            return Err(Error::Internal(
+                "standardisation does not match the shape".into(),
+            ));
         }
         for l in 0..a.layers {
             let var_of = |pos: usize| a.position(l, pos); // the order is an involution
@@ -120,10 +127,17 @@ impl TrainedModel {
                 }
             }
             if a.batch_norm {
-                let (Some(mean), Some(var)) = (self.stats.mean.get(l), self.stats.var.get(l)) else {
-                    return Err(Error::Internal(format!("no batch-norm statistics for MADE {l}")));
+                let (Some(mean), Some(var)) = (self.stats.mean.get(l), self.stats.var.get(l))
+                else {
+                    return Err(Error::Internal(format!(
+                        "no batch-norm statistics for MADE {l}"
+                    )));
                 };
-                let lg: Vec<f64> = p.get(l, Kind::LogGamma).iter().map(|&v| f64::from(v)).collect();
+                let lg: Vec<f64> = p
+                    .get(l, Kind::LogGamma)
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect();
                 let beta: Vec<f64> = p.get(l, Kind::Beta).iter().map(|&v| f64::from(v)).collect();
                 let (scale, shift) = bn_affine(&lg, &beta, mean, var);
                 w.extend(scale.iter().map(|&v| v as f32));
@@ -169,6 +183,7 @@ impl TrainedModel {
         let p = self.params.cast::<F>();
         let stats = self.arch().batch_norm.then_some(&self.stats);
         let jac = self.x_std.log_jacobian();
-        p.log_prob(xs.view(), cs.view(), stats).mapv(|v| v.f64() + jac)
+        p.log_prob(xs.view(), cs.view(), stats)
+            .mapv(|v| v.f64() + jac)
     }
 }

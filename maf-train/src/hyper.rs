@@ -134,10 +134,10 @@ impl FitParams {
                 format!("{} is not in (0, 1)", self.anomaly_quantile),
             ));
         }
-        if let Some(c) = self.clip_norm {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(bad("clip-norm", format!("{c} is not a positive number")));
-            }
+        if let Some(c) = self.clip_norm
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(bad("clip-norm", format!("{c} is not a positive number")));
         }
         if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
             return Err(bad(

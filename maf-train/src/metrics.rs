@@ -150,7 +150,10 @@ mod tests {
         assert!((ap - 5.0 / 6.0).abs() < 1e-12, "{ap}");
         // Perfect ranking gives 1; all tied gives the prevalence.
         assert_eq!(auprc(&[2.0, 1.0], &[true, false]), Some(1.0));
-        assert_eq!(auprc(&[1.0, 1.0, 1.0, 1.0], &[true, false, false, false]), Some(0.25));
+        assert_eq!(
+            auprc(&[1.0, 1.0, 1.0, 1.0], &[true, false, false, false]),
+            Some(0.25)
+        );
         assert_eq!(auprc(&[1.0], &[false]), None);
         // NaN scores terminate (they tie with each other).
         assert!(auprc(&[f64::NAN, f64::NAN, 1.0], &[true, false, true]).is_some());
@@ -177,6 +180,14 @@ mod tests {
     #[test]
     fn confusion_counts() {
         let c = Confusion::new(&[true, true, false, false], &[true, false, false, true]);
-        assert_eq!(c, Confusion { tp: 1, fp: 1, tn: 1, fn_: 1 });
+        assert_eq!(
+            c,
+            Confusion {
+                tp: 1,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
     }
 }

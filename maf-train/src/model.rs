@@ -115,7 +115,11 @@ impl Arch {
 
     /// Order position of variable `i` in MADE `l` (the order is its own inverse).
     pub fn position(&self, layer: usize, i: usize) -> usize {
-        if layer % 2 == 0 { i } else { self.dim - 1 - i }
+        if layer.is_multiple_of(2) {
+            i
+        } else {
+            self.dim - 1 - i
+        }
     }
 }
 
@@ -258,7 +262,11 @@ impl<F: Real> Params<F> {
     /// All-zero parameters (also the starting gradient and Adam moments).
     pub fn zeros(arch: Arch) -> Self {
         let tensors = (0..arch.layers)
-            .flat_map(|_| ALL_KINDS.iter().map(move |&k| Array2::zeros(Self::shape(&arch, k))))
+            .flat_map(|_| {
+                ALL_KINDS
+                    .iter()
+                    .map(move |&k| Array2::zeros(Self::shape(&arch, k)))
+            })
             .collect();
         Params { arch, tensors }
     }
@@ -385,10 +393,9 @@ fn activate<F: Real>(act: Activation, a: &Array2<F>) -> Array2<F> {
 /// `g *= act'(a)` given the pre-activation `a` and activation `h`.
 fn activate_backward<F: Real>(act: Activation, g: &mut Array2<F>, a: &Array2<F>, h: &Array2<F>) {
     match act {
+        // A select, not a conditional store: branch-free, vectorised.
         Activation::Relu => Zip::from(g).and(a).for_each(|g, &a| {
-            if a <= F::zero() {
-                *g = F::zero();
-            }
+            *g = if a > F::zero() { *g } else { F::zero() };
         }),
         Activation::Tanh => Zip::from(g).and(h).for_each(|g, &h| *g *= F::one() - h * h),
     }
@@ -496,9 +503,20 @@ impl<F: Real> Params<F> {
                     }
                 };
                 let inv_std = var.mapv(|v| F::one() / (v + eps).sqrt());
-                let xhat = (&u - &mean) * &inv_std;
                 let gamma = lg.mapv(F::exp);
-                let y = &xhat * &gamma + &beta;
+                let mut xhat = Array2::zeros(u.raw_dim());
+                let mut y = Array2::zeros(u.raw_dim());
+                Zip::from(&mut xhat)
+                    .and(&mut y)
+                    .and(&u)
+                    .and_broadcast(&mean)
+                    .and_broadcast(&inv_std)
+                    .and_broadcast(&gamma)
+                    .for_each(|xh, y, &u, &m, &is, &g| {
+                        *xh = (u - m) * is;
+                        *y = *xh * g;
+                    });
+                y += &beta;
                 let ld = lg.sum() + inv_std.mapv(F::ln).sum();
                 logdet += ld;
                 (y, xhat, inv_std)
@@ -526,7 +544,12 @@ impl<F: Real> Params<F> {
     /// Per-row log density of standardised inputs `x` (context `c`, standardised),
     /// with batch norm using `stats` (`None`: minibatch statistics of these rows).
     /// Not in raw units: add the standardisation's log-Jacobian for that.
-    pub fn log_prob(&self, x: ArrayView2<'_, F>, c: ArrayView2<'_, F>, stats: Option<&BnStats>) -> Array1<F> {
+    pub fn log_prob(
+        &self,
+        x: ArrayView2<'_, F>,
+        c: ArrayView2<'_, F>,
+        stats: Option<&BnStats>,
+    ) -> Array1<F> {
         let mode = match stats {
             Some(s) => BnMode::Fixed(s),
             None => BnMode::Batch,
@@ -620,7 +643,9 @@ impl<F: Real> Params<F> {
             if let Some(m) = masks.get(l, Kind::Wo) {
                 *gw *= m;
             }
-            grad.get_mut(l, Kind::Bo).row_mut(0).assign(&g_o.sum_axis(Axis(0)));
+            grad.get_mut(l, Kind::Bo)
+                .row_mut(0)
+                .assign(&g_o.sum_axis(Axis(0)));
             let mut g_h = g_o.dot(&self.get(l, Kind::Wo).t());
             let g_a1 = if let (Some(a2), Some(h2)) = (&cache.a2, &cache.h2) {
                 activate_backward(arch.activation, &mut g_h, a2, h2);
@@ -629,7 +654,9 @@ impl<F: Real> Params<F> {
                 if let Some(m) = masks.get(l, Kind::W2) {
                     *gw *= m;
                 }
-                grad.get_mut(l, Kind::B2).row_mut(0).assign(&g_h.sum_axis(Axis(0)));
+                grad.get_mut(l, Kind::B2)
+                    .row_mut(0)
+                    .assign(&g_h.sum_axis(Axis(0)));
                 let mut g1 = g_h.dot(&self.get(l, Kind::W2).t());
                 activate_backward(arch.activation, &mut g1, &cache.a1, &cache.h1);
                 g1
@@ -646,7 +673,9 @@ impl<F: Real> Params<F> {
                 let gw = grad.get_mut(l, Kind::Wc);
                 ndarray::linalg::general_mat_mul(F::one(), &c.t(), &g_a1, F::zero(), gw);
             }
-            grad.get_mut(l, Kind::B1).row_mut(0).assign(&g_a1.sum_axis(Axis(0)));
+            grad.get_mut(l, Kind::B1)
+                .row_mut(0)
+                .assign(&g_a1.sum_axis(Axis(0)));
             // Gradient with respect to this MADE's input (the previous layer's output).
             g = if l > 0 {
                 let mut gs = &g_u * &cache.e;

@@ -71,21 +71,29 @@ pub struct Fitted {
     pub elapsed: Duration,
 }
 
-/// Mean raw-unit log-likelihood of `data` under `params` with whole-set `stats`,
-/// computed in chunks; `log_jacobian` is the standardisation's `Σ ln inv_std`.
-pub fn mean_log_likelihood(params: &Params<f32>, stats: &BnStats, data: Data<'_>, log_jacobian: f64) -> f64 {
-    let n = data.x.nrows();
+/// Mean raw-unit log-likelihood of the rows `x`, `c` under `params` with whole-set
+/// `stats`, computed in `f64` (heavy-tailed rows far outside the training range
+/// must not overflow to NaN) in chunks; `log_jacobian` is the standardisation's
+/// `Σ ln inv_std`.
+pub fn mean_log_likelihood(
+    params: &Params<f64>,
+    stats: &BnStats,
+    x: ArrayView2<'_, f64>,
+    c: ArrayView2<'_, f64>,
+    log_jacobian: f64,
+) -> f64 {
+    let n = x.nrows();
     let mut sum = 0.0;
     let chunk = 4096;
     let mut start = 0;
     while start < n {
         let end = (start + chunk).min(n);
         let lp = params.log_prob(
-            data.x.slice_axis(Axis(0), (start..end).into()),
-            data.c.slice_axis(Axis(0), (start..end).into()),
+            x.slice_axis(Axis(0), (start..end).into()),
+            c.slice_axis(Axis(0), (start..end).into()),
             Some(stats),
         );
-        sum += lp.iter().map(|&v| f64::from(v)).sum::<f64>();
+        sum += lp.sum();
         start = end;
     }
     sum / n.max(1) as f64 + log_jacobian
@@ -123,13 +131,178 @@ impl Adam {
             .zip(&mut self.m.tensors)
             .zip(&mut self.v.tensors)
         {
-            ndarray::Zip::from(w).and(g).and(m).and(v).for_each(|w, &g, m, v| {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *w -= step * *m / (v.sqrt() + eps);
-            });
+            ndarray::Zip::from(w)
+                .and(g)
+                .and(m)
+                .and(v)
+                .for_each(|w, &g, m, v| {
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *w -= step * *m / (v.sqrt() + eps);
+                });
         }
     }
+}
+
+/// Mutable training state for one epoch.
+struct Step<'a> {
+    params: &'a mut Params<f32>,
+    grad: &'a mut Params<f32>,
+    adam: &'a mut Adam,
+    masks: &'a Masks<f32>,
+    xb: &'a mut Array2<f32>,
+    cb: &'a mut Array2<f32>,
+}
+
+/// One pass over the minibatches `batches` of the rows in `order`: returns the
+/// summed training loss, or why it diverged.
+fn run_epoch(
+    st: &mut Step<'_>,
+    hp: &CheckedFitParams,
+    train: Data<'_>,
+    order: &[usize],
+    batches: &[(usize, usize)],
+    lr: f64,
+) -> Result<f64, &'static str> {
+    let arch = st.params.arch;
+    let mut loss_sum = 0.0;
+    for &(b0, b1) in batches {
+        let idx = &order[b0..b1];
+        if st.xb.nrows() != idx.len() {
+            *st.xb = Array2::zeros((idx.len(), arch.dim));
+            *st.cb = Array2::zeros((idx.len(), arch.context));
+        }
+        for (r, &i) in idx.iter().enumerate() {
+            st.xb.row_mut(r).assign(&train.x.row(i));
+            st.cb.row_mut(r).assign(&train.c.row(i));
+        }
+        let loss = st
+            .params
+            .loss_and_grad(st.masks, st.xb.view(), st.cb.view(), st.grad);
+        if !loss.is_finite() {
+            return Err("non-finite training loss");
+        }
+        loss_sum += f64::from(loss) * idx.len() as f64;
+        if hp.weight_decay > 0.0 {
+            let wd = hp.weight_decay as f32;
+            for l in 0..arch.layers {
+                for kind in crate::model::ALL_KINDS {
+                    if kind.is_weight() {
+                        let w = st.params.get(l, kind);
+                        st.grad.get_mut(l, kind).scaled_add(wd, w);
+                    }
+                }
+            }
+        }
+        if let Some(clip) = hp.clip_norm {
+            let norm = st
+                .grad
+                .tensors
+                .iter()
+                .map(|t| t.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+                .sum::<f64>()
+                .sqrt();
+            if !norm.is_finite() {
+                return Err("non-finite gradient");
+            }
+            if norm > clip {
+                let k = (clip / norm) as f32;
+                for t in &mut st.grad.tensors {
+                    *t *= k;
+                }
+            }
+        }
+        st.adam.step(st.params, st.grad, lr);
+    }
+    Ok(loss_sum)
+}
+
+/// Result of [`bench`].
+#[derive(Clone, Copy, Debug)]
+pub struct BenchResult {
+    /// Training rows processed (epochs × rows).
+    pub rows: usize,
+    /// Wall time of the minibatch steps.
+    pub seconds: f64,
+    /// `rows / seconds`.
+    pub rows_per_sec: f64,
+}
+
+/// Times training steps (forward, backward, weight decay, clipping, Adam) on
+/// synthetic correlated Gaussian data of `dim` columns: `epochs` passes over
+/// `rows` rows in minibatches of `batch`. One warm-up epoch is not timed.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for bad sizes, [`Error::Diverged`] if the steps do.
+pub fn bench(
+    dim: usize,
+    layers: usize,
+    hidden: usize,
+    batch: usize,
+    rows: usize,
+    epochs: usize,
+) -> Result<BenchResult> {
+    use rand_distr::{Distribution, StandardNormal};
+    let hp = crate::hyper::FitParams {
+        layers,
+        hidden,
+        batch_size: batch,
+        ..Default::default()
+    }
+    .check()?;
+    if dim == 0 || rows < batch || epochs == 0 {
+        return Err(Error::InvalidParam {
+            name: "bench",
+            message: "need dim >= 1, rows >= batch size, epochs >= 1".into(),
+        });
+    }
+    let arch = arch_for(&hp, dim, 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut x = Array2::<f32>::zeros((rows, dim));
+    for mut r in x.rows_mut() {
+        let mut prev = 0.0f32;
+        for v in r.iter_mut() {
+            let z: f32 = StandardNormal.sample(&mut rng);
+            prev = 0.7 * prev + z;
+            *v = prev;
+        }
+    }
+    let c = Array2::<f32>::zeros((rows, 0));
+    let data = Data {
+        x: x.view(),
+        c: c.view(),
+    };
+    let masks = Masks::<f32>::new(&arch);
+    let mut params = Params::<f32>::init(arch, &masks, &mut rng);
+    let mut grad = Params::<f32>::zeros(arch);
+    let mut adam = Adam::new(arch);
+    let (mut xb, mut cb) = (Array2::zeros((0, dim)), Array2::zeros((0, 0)));
+    let mut order: Vec<usize> = (0..rows).collect();
+    let batches = even_batches(rows, batch);
+    let mut seconds = 0.0;
+    for e in 0..=epochs {
+        order.shuffle(&mut rng);
+        let t = Instant::now();
+        let mut st = Step {
+            params: &mut params,
+            grad: &mut grad,
+            adam: &mut adam,
+            masks: &masks,
+            xb: &mut xb,
+            cb: &mut cb,
+        };
+        run_epoch(&mut st, &hp, data, &order, &batches, 1e-3)
+            .map_err(|why| Error::Diverged(why.to_string()))?;
+        if e > 0 {
+            seconds += t.elapsed().as_secs_f64();
+        }
+    }
+    let total = rows * epochs;
+    Ok(BenchResult {
+        rows: total,
+        seconds,
+        rows_per_sec: total as f64 / seconds.max(1e-9),
+    })
 }
 
 /// Builds the `Arch` a checked parameter set describes for data of `dim` features
@@ -185,6 +358,9 @@ pub fn fit(
         });
     }
     let start = Instant::now();
+    // Whole-set statistics and validation run in f64.
+    let (tx64, tc64) = (train.x.mapv(f64::from), train.c.mapv(f64::from));
+    let (vx64, vc64) = (valid.x.mapv(f64::from), valid.c.mapv(f64::from));
     let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
     let masks = Masks::<f32>::new(&arch);
     let mut params = Params::<f32>::init(arch, &masks, &mut rng);
@@ -202,59 +378,34 @@ pub fn fit(
     while epoch < hp.max_epochs && stale < hp.patience {
         epoch += 1;
         order.shuffle(&mut rng);
-        let mut loss_sum = 0.0;
-        let mut diverged = None;
-        for &(b0, b1) in &batches {
-            let idx = &order[b0..b1];
-            if xb.nrows() != idx.len() {
-                xb = Array2::zeros((idx.len(), arch.dim));
-                cb = Array2::zeros((idx.len(), arch.context));
-            }
-            for (r, &i) in idx.iter().enumerate() {
-                xb.row_mut(r).assign(&train.x.row(i));
-                cb.row_mut(r).assign(&train.c.row(i));
-            }
-            let loss = params.loss_and_grad(&masks, xb.view(), cb.view(), &mut grad);
-            if !loss.is_finite() {
-                diverged = Some(format!("non-finite training loss in epoch {epoch}"));
-                break;
-            }
-            loss_sum += f64::from(loss) * idx.len() as f64;
-            for l in 0..arch.layers {
-                for kind in crate::model::ALL_KINDS {
-                    if kind.is_weight() && hp.weight_decay > 0.0 {
-                        let wd = hp.weight_decay as f32;
-                        let w = params.get(l, kind);
-                        grad.get_mut(l, kind).scaled_add(wd, w);
-                    }
-                }
-            }
-            if let Some(clip) = hp.clip_norm {
-                let norm = grad
-                    .tensors
-                    .iter()
-                    .map(|t| t.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
-                    .sum::<f64>()
-                    .sqrt();
-                if !norm.is_finite() {
-                    diverged = Some(format!("non-finite gradient in epoch {epoch}"));
-                    break;
-                }
-                if norm > clip {
-                    let k = (clip / norm) as f32;
-                    for t in &mut grad.tensors {
-                        *t *= k;
-                    }
-                }
-            }
-            adam.step(&mut params, &grad, lr);
-        }
+        let (loss_sum, mut diverged) = run_epoch(
+            &mut Step {
+                params: &mut params,
+                grad: &mut grad,
+                adam: &mut adam,
+                masks: &masks,
+                xb: &mut xb,
+                cb: &mut cb,
+            },
+            hp,
+            train,
+            &order,
+            &batches,
+            lr,
+        )
+        .map_or_else(
+            |why| (0.0, Some(format!("{why} in epoch {epoch}"))),
+            |l| (l, None),
+        );
         let train_loss = loss_sum / n as f64;
         let (valid_ll, stats) = if diverged.is_none() && params.all_finite() {
-            let stats = params.bn_stats(train.x, train.c);
-            let ll = mean_log_likelihood(&params, &stats, valid, log_jacobian);
+            let p64 = params.cast::<f64>();
+            let stats = p64.bn_stats(tx64.view(), tc64.view());
+            let ll = mean_log_likelihood(&p64, &stats, vx64.view(), vc64.view(), log_jacobian);
             if !ll.is_finite() {
-                diverged = Some(format!("non-finite validation log-likelihood in epoch {epoch}"));
+                diverged = Some(format!(
+                    "non-finite validation log-likelihood in epoch {epoch}"
+                ));
             }
             (ll, Some(stats))
         } else {
@@ -279,7 +430,9 @@ pub fn fit(
                 None => Params::<f32>::init(arch, &masks, &mut rng),
             };
             adam = Adam::new(arch);
-            recovered = Some(format!("{why}: restarted from the best weights with learning rate {lr:e}"));
+            recovered = Some(format!(
+                "{why}: restarted from the best weights with learning rate {lr:e}"
+            ));
         } else if let Some(stats) = stats {
             if best.as_ref().is_none_or(|b| valid_ll > b.2) {
                 best = Some((params.clone(), stats, valid_ll, epoch));

@@ -2,6 +2,9 @@
 //! (`MafView`, `f32`, `libm`) on the exported blob, within 1e-4 relative per row
 //! (`|a - b| <= 1e-4 * max(1, |a|)`).
 
+// Tests fail by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use maf_train::data::Standardizer;
 use maf_train::export::TrainedModel;
 use maf_train::hyper::FitParams;
@@ -30,7 +33,9 @@ fn synthetic(rows: usize, dim: usize, context: usize, seed: u64) -> (Array2<f64>
 
 fn trained(arch: Arch, seed: u64) -> (TrainedModel, Array2<f64>, Array2<f64>) {
     let (x, c) = synthetic(300, arch.dim, arch.context, seed);
-    let names: Vec<String> = (0..arch.dim.max(arch.context)).map(|i| format!("v{i}")).collect();
+    let names: Vec<String> = (0..arch.dim.max(arch.context))
+        .map(|i| format!("v{i}"))
+        .collect();
     let x_std = Standardizer::fit(&x, Path::new("train"), &names).expect("standardise");
     let c_std = Standardizer::fit(&c, Path::new("train"), &names).expect("standardise");
     let hp = FitParams {
@@ -78,15 +83,28 @@ fn check(arch: Arch, seed: u64) {
     for r in 0..x.nrows() {
         let xr: Vec<f32> = x.row(r).iter().map(|&v| v as f32).collect();
         let cr: Vec<f32> = c.row(r).iter().map(|&v| v as f32).collect();
-        let core = f64::from(view.log_prob(&xr, &cr, &mut scratch).expect("core log_prob"));
+        let core = f64::from(
+            view.log_prob(&xr, &cr, &mut scratch)
+                .expect("core log_prob"),
+        );
         let err = (core - ours[r]).abs() / ours[r].abs().max(1.0);
         worst = worst.max(err);
-        assert!(err <= 1e-4, "{arch:?} row {r}: trainer {} core {core}", ours[r]);
+        assert!(
+            err <= 1e-4,
+            "{arch:?} row {r}: trainer {} core {core}",
+            ours[r]
+        );
     }
     eprintln!("{arch:?}: worst relative difference {worst:e}");
 }
 
-fn arch(dim: usize, context: usize, hidden_layers: usize, batch_norm: bool, activation: Activation) -> Arch {
+fn arch(
+    dim: usize,
+    context: usize,
+    hidden_layers: usize,
+    batch_norm: bool,
+    activation: Activation,
+) -> Arch {
     Arch {
         dim,
         context,

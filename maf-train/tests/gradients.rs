@@ -1,6 +1,9 @@
 //! Hand-written gradients against central finite differences, for every parameter
 //! kind, in `f64`.
 
+// Tests fail by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use maf_train::model::{ALL_KINDS, Activation, Arch, Kind, Masks, Params};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -42,7 +45,10 @@ fn check(arch: Arch, seed: u64) {
                 let masked = masks.get(l, kind).is_some_and(|m| m[(i, j)] == 0.0);
                 let analytic = grad.get(l, kind)[(i, j)];
                 if masked {
-                    assert_eq!(analytic, 0.0, "masked {kind:?} layer {l} ({i},{j}) has a gradient");
+                    assert_eq!(
+                        analytic, 0.0,
+                        "masked {kind:?} layer {l} ({i},{j}) has a gradient"
+                    );
                     continue;
                 }
                 let orig = p.get(l, kind)[(i, j)];

@@ -1,0 +1,18 @@
+//! Training throughput at the reference shape D=8, L=5, H=64, batch 256 (zuko 1.6
+//! on this machine: 58,876 rows/s). Run with `cargo bench -p maf-train`.
+
+fn main() {
+    match maf_train::train::bench(8, 5, 64, 256, 51_200, 10) {
+        Ok(r) => println!(
+            "train D=8 L=5 H=64 batch 256: {:.0} rows/s ({} rows in {:.3} s, {} rayon threads)",
+            r.rows_per_sec,
+            r.rows,
+            r.seconds,
+            rayon::current_num_threads()
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
