@@ -113,7 +113,12 @@ pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     let mut block = [buf.as_mut_ptr() as usize, buf.len()];
     // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into `buf` and the
     // written length back into `block[1]`; both live across the call.
-    let r = unsafe { syscall(cortex_m_semihosting::nr::GET_CMDLINE, &mut block) };
+    let r = unsafe {
+        cortex_m_semihosting::syscall1(
+            cortex_m_semihosting::nr::GET_CMDLINE,
+            block.as_mut_ptr() as usize,
+        )
+    };
     if r != 0 {
         return None;
     }

@@ -1,2 +1,291 @@
 //! End-to-end tests of the maf workspace live in `tests/tests/`; this library holds
-//! their shared helpers.
+//! their shared helpers: locating the workspace, building and running `maf-train`,
+//! building the Cortex-M4F firmware for a given model and running it under QEMU.
+//!
+//! The firmware tests need `qemu-system-arm` (Debian: `qemu-system-arm`) and the
+//! `thumbv7em-none-eabihf` target (`rust-toolchain.toml` installs it). Without QEMU
+//! they **fail** with a message saying what to install; they never skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use std::{env, fs, io::Read, thread};
+
+/// The workspace root (the parent of this crate).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The firmware crate, `firmware-example/`.
+pub fn firmware_dir() -> PathBuf {
+    workspace().join("firmware-example")
+}
+
+/// A file of the bundled data sets, `data/NAME`.
+pub fn data(name: &str) -> PathBuf {
+    workspace().join("data").join(name)
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("maf-tests-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"))
+}
+
+/// What a finished process left behind.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output, as text.
+    pub stdout: String,
+    /// Standard error, as text.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The exit code (`None` if killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Runs `cmd` to completion, killing it after `timeout` (a firmware that hangs
+/// must fail the test, not the CI job).
+pub fn run(cmd: &mut Command, timeout: Duration) -> Run {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+    let mut out = child.stdout.take().map(reader);
+    let mut err = child.stderr.take().map(reader);
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr = err.take().map(join).unwrap_or_default();
+                panic!("{shown} did not finish within {timeout:?} (killed); stderr:\n{stderr}");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("waiting for {shown}: {e}"),
+        }
+    };
+    Run {
+        status,
+        stdout: out.take().map(join).unwrap_or_default(),
+        stderr: err.take().map(join).unwrap_or_default(),
+    }
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn join(h: thread::JoinHandle<String>) -> String {
+    h.join().unwrap_or_default()
+}
+
+/// Panics unless `run` exited with status 0, showing its output.
+pub fn assert_success(what: &str, run: &Run) {
+    assert!(
+        run.status.success(),
+        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// `cargo` as the test runner was started with.
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The `maf-train` binary, built once per test process (`cargo build -p maf-train
+/// --release` in this workspace, with the caller's `CARGO_TARGET_DIR`).
+pub fn maf_train() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let r = run(
+            cargo().current_dir(workspace()).args([
+                "build",
+                "-p",
+                "maf-train",
+                "--release",
+                "--message-format=json",
+            ]),
+            Duration::from_secs(1800),
+        );
+        assert_success("cargo build -p maf-train --release", &r);
+        // The last compiler-artifact line with an executable is the binary.
+        r.stdout
+            .lines()
+            .filter(|l| l.contains("\"executable\":\"") && l.contains("maf-train"))
+            .filter_map(|l| l.split("\"executable\":\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .map(PathBuf::from)
+            .next_back()
+            .unwrap_or_else(|| panic!("no maf-train executable in cargo's output:\n{}", r.stdout))
+    })
+}
+
+/// `maf-train ARGS...`, which must succeed.
+pub fn maf_train_ok(args: &[&str]) -> Run {
+    let r = run(
+        Command::new(maf_train())
+            .args(args)
+            .current_dir(workspace()),
+        Duration::from_secs(900),
+    );
+    assert_success(&format!("maf-train {}", args.join(" ")), &r);
+    r
+}
+
+/// Fails (never skips) when QEMU is not installed, saying what to install.
+pub fn require_qemu() {
+    let ok = Command::new("qemu-system-arm")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "qemu-system-arm is not installed: the firmware tests run the Cortex-M4F build under \
+         QEMU (Debian/Ubuntu: `apt-get install qemu-system-arm`; .ci/run installs it){}",
+        if env::var_os("CI").is_some() {
+            " [CI]"
+        } else {
+            ""
+        }
+    );
+}
+
+/// A firmware build for one model's shapes: the ELF files, copied out of the
+/// firmware's target directory so that a later build for other shapes cannot
+/// change them under a running test.
+#[derive(Debug)]
+pub struct Firmware {
+    dir: tempfile::TempDir,
+}
+
+/// Serialises firmware builds within a test process (one target directory).
+static BUILD: Mutex<()> = Mutex::new(());
+
+impl Firmware {
+    /// Builds `firmware-example` (release, both binaries) for the model `model`
+    /// (`MAF_MODEL`), as `cargo build --release` in `firmware-example/` does.
+    pub fn build(model: &Path) -> Self {
+        require_qemu();
+        let dir = tempdir();
+        let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+        let fw = firmware_dir();
+        let r = run(
+            firmware_cargo(model).args(["build", "--release", "--bins"]),
+            Duration::from_secs(1800),
+        );
+        assert_success("cargo build --release (firmware-example)", &r);
+        let out = fw.join("target/thumbv7em-none-eabihf/release");
+        for bin in ["firmware-example", "selftest"] {
+            fs::copy(out.join(bin), dir.path().join(bin))
+                .unwrap_or_else(|e| panic!("copying the {bin} ELF: {e}"));
+        }
+        Self { dir }
+    }
+
+    /// Path of a binary's ELF (`firmware-example` or `selftest`).
+    pub fn elf(&self, bin: &str) -> PathBuf {
+        self.dir.path().join(bin)
+    }
+
+    /// Runs `bin` under QEMU through the crate's runner, with `model` written to
+    /// the MODEL flash region and `args` as the semihosting command line.
+    pub fn run(&self, bin: &str, model: &Path, args: &[&str]) -> Run {
+        run(
+            Command::new(firmware_dir().join("qemu-run.sh"))
+                .arg(self.elf(bin))
+                .args(args)
+                .env("MAF_MODEL", model)
+                .current_dir(workspace()),
+            Duration::from_secs(300),
+        )
+    }
+}
+
+/// `cargo` in `firmware-example/` (its own `.cargo/config.toml`: target, runner)
+/// with `MAF_MODEL` set, and none of the outer build's target settings.
+pub fn firmware_cargo(model: &Path) -> Command {
+    let mut c = cargo();
+    c.current_dir(firmware_dir()).env("MAF_MODEL", model);
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// The first `n` data rows of a headered CSV, plus rows `[from, from + m)`, as a
+/// new CSV in `dir` (the header kept).
+pub fn csv_subset(src: &Path, dir: &Path, name: &str, ranges: &[(usize, usize)]) -> PathBuf {
+    let text = fs::read_to_string(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let mut lines = text.lines();
+    let mut out = String::new();
+    out.push_str(lines.next().unwrap_or_default());
+    out.push('\n');
+    let rows: Vec<&str> = lines.collect();
+    for &(from, len) in ranges {
+        for row in rows.iter().skip(from).take(len) {
+            out.push_str(row);
+            out.push('\n');
+        }
+    }
+    let path = dir.join(name);
+    fs::write(&path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
+/// The bundled example model, `firmware-example/models/basicmotions.maf`.
+pub fn example_model() -> PathBuf {
+    firmware_dir().join("models/basicmotions.maf")
+}
+
+/// The `summary:` line the firmware prints on standard error, parsed:
+/// (vectors scored, anomalies, bad rows, instructions per inference, stack high-water).
+pub fn summary(stderr: &str) -> Option<(u64, u64, u64, u64, u64)> {
+    let line = stderr.lines().find(|l| l.starts_with("summary:"))?;
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // scored, anomalies, bad, instructions, "40" (SysTick factor), "0" (icount shift),
+    // high-water, stack size.
+    match nums.as_slice() {
+        [scored, anomalies, bad, instr, _, _, hw, _] => {
+            Some((*scored, *anomalies, *bad, *instr, *hw))
+        }
+        _ => None,
+    }
+}
