@@ -11,6 +11,69 @@ use crate::{Activation, Error, Result, Shape};
 /// `0.5 * ln(2π)`.
 pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
 
+const MALFORMED: Error = Error::Malformed("weights");
+
+/// A shape with the block lengths of one MADE worked out. [`Maf`](crate::Maf)
+/// builds it in a `const`, so none of the (loop-computed) lengths is evaluated at
+/// run time on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub shape: Shape,
+    /// Floats of the first hidden layer's block.
+    l1: usize,
+    /// Floats of the second hidden layer's block (0 with one hidden layer).
+    l2: usize,
+    /// Floats of one MADE with its batch norm.
+    made: usize,
+}
+
+impl Layout {
+    pub(crate) const fn new(shape: Shape) -> Self {
+        Self {
+            shape,
+            l1: shape.layer1_len(),
+            l2: shape.layer2_len(),
+            made: shape.made_len(),
+        }
+    }
+}
+
+/// A hidden activation. The density pass is monomorphised on it (`Relu`, `Tanh`),
+/// so no unit pays for a `match`; [`Activation`] itself implements it for the
+/// paths that dispatch at run time.
+pub(crate) trait Act: Copy {
+    fn apply(self, a: f32) -> f32;
+}
+
+impl Act for Activation {
+    #[inline(always)]
+    fn apply(self, a: f32) -> f32 {
+        Activation::apply(self, a)
+    }
+}
+
+/// [`Activation::Relu`], fixed at compile time.
+#[derive(Clone, Copy)]
+pub(crate) struct Relu;
+
+impl Act for Relu {
+    #[inline(always)]
+    fn apply(self, a: f32) -> f32 {
+        Activation::Relu.apply(a)
+    }
+}
+
+/// [`Activation::Tanh`], fixed at compile time.
+#[derive(Clone, Copy)]
+pub(crate) struct Tanh;
+
+impl Act for Tanh {
+    #[inline(always)]
+    fn apply(self, a: f32) -> f32 {
+        Activation::Tanh.apply(a)
+    }
+}
+
 /// Working memory for one evaluation, split by role.
 pub(crate) struct Work<'s> {
     /// State vector (`D`).
@@ -49,10 +112,7 @@ struct Cursor<'a>(&'a [f32]);
 impl<'a> Cursor<'a> {
     #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [f32]> {
-        let (row, rest) = self
-            .0
-            .split_at_checked(n)
-            .ok_or(Error::Malformed("weights"))?;
+        let (row, rest) = self.0.split_at_checked(n).ok_or(MALFORMED)?;
         self.0 = rest;
         Ok(row)
     }
@@ -62,7 +122,7 @@ impl<'a> Cursor<'a> {
     fn row(&mut self, n: usize) -> Result<(f32, &'a [f32])> {
         match self.take(1 + n)?.split_first() {
             Some((b, w)) => Ok((*b, w)),
-            None => Err(Error::Malformed("weights")),
+            None => Err(MALFORMED),
         }
     }
 }
@@ -129,8 +189,8 @@ pub(crate) fn constant_log_det(shape: Shape, weights: &[f32]) -> Result<f32> {
         for block in sec.mades.chunks_exact(shape.made_len()) {
             let bn = block
                 .get(block.len() - shape.batch_norm_len()..)
-                .ok_or(Error::Malformed("weights"))?;
-            let scale = bn.get(..shape.dim).ok_or(Error::Malformed("weights"))?;
+                .ok_or(MALFORMED)?;
+            let scale = bn.get(..shape.dim).ok_or(MALFORMED)?;
             total += scale.iter().map(|&k| libm::logf(k)).sum::<f32>();
         }
     }
@@ -146,20 +206,18 @@ pub(crate) fn constant_log_det(shape: Shape, weights: &[f32]) -> Result<f32> {
 /// `h = act(b + w·z[..M] + wc·cz)` for each of `n` consecutive rows, handing every
 /// `h` to `sink` in row order.
 #[inline(always)]
-fn group_fixed<const M: usize>(
+fn group_fixed<const M: usize, A: Act>(
     n: usize,
-    act: Activation,
+    act: A,
     rows: &mut Cursor<'_>,
     z: &[f32],
     cz: &[f32],
     sink: &mut impl FnMut(f32) -> Result<()>,
 ) -> Result<()> {
-    let zs: &[f32; M] = z.first_chunk().ok_or(Error::Malformed("weights"))?;
+    let zs: &[f32; M] = z.first_chunk().ok_or(MALFORMED)?;
     for _ in 0..n {
         let (b, w) = rows.row(M + cz.len())?;
-        let (wx, wc) = w
-            .split_first_chunk::<M>()
-            .ok_or(Error::Malformed("weights"))?;
+        let (wx, wc) = w.split_first_chunk::<M>().ok_or(MALFORMED)?;
         let a = wx.iter().zip(zs).fold(b, |a, (w, x)| a + w * x);
         sink(act.apply(dot(a, wc, cz)))?;
     }
@@ -169,19 +227,19 @@ fn group_fixed<const M: usize>(
 /// [`group_fixed`] for a degree only known at run time: the same operations in the
 /// same order, so the same bits.
 #[inline(always)]
-fn group_dyn(
+fn group_dyn<A: Act>(
     m: usize,
     n: usize,
-    act: Activation,
+    act: A,
     rows: &mut Cursor<'_>,
     z: &[f32],
     cz: &[f32],
     sink: &mut impl FnMut(f32) -> Result<()>,
 ) -> Result<()> {
-    let zs = z.get(..m).ok_or(Error::Malformed("weights"))?;
+    let zs = z.get(..m).ok_or(MALFORMED)?;
     for _ in 0..n {
         let (b, w) = rows.row(m + cz.len())?;
-        let (wx, wc) = w.split_at_checked(m).ok_or(Error::Malformed("weights"))?;
+        let (wx, wc) = w.split_at_checked(m).ok_or(MALFORMED)?;
         sink(act.apply(dot(dot(b, wx, zs), wc, cz)))?;
     }
     Ok(())
@@ -190,10 +248,10 @@ fn group_dyn(
 /// The first-layer units of degree `m`, dispatched to a specialised loop for the
 /// degrees of models up to 17 dimensions.
 #[inline(always)]
-fn first_layer_group(
+fn first_layer_group<A: Act>(
     m: usize,
     n: usize,
-    act: Activation,
+    act: A,
     rows: &mut Cursor<'_>,
     z: &[f32],
     cz: &[f32],
@@ -202,7 +260,7 @@ fn first_layer_group(
     macro_rules! dispatch {
         ($($d:literal)*) => {
             match m {
-                $($d => group_fixed::<$d>(n, act, rows, z, cz, sink),)*
+                $($d => group_fixed::<$d, A>(n, act, rows, z, cz, sink),)*
                 _ => group_dyn(m, n, act, rows, z, cz, sink),
             }
         };
@@ -222,18 +280,99 @@ fn scatter(h: f32, m: usize, outputs: &mut Cursor<'_>, acc: &mut [f32]) -> Resul
     Ok(())
 }
 
+/// One unit of a one-hidden-layer MADE: `h = act(b + w·z + wc·cz)` from its row
+/// `[b, w[..z.len()], wc[..cz.len()]]`, then `tail[i] += col[i] h`.
+#[inline(always)]
+fn unit<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32], col: &[f32], tail: &mut [f32]) {
+    if let Some((&b, w)) = row.split_first() {
+        let (wx, wc) = w.split_at_checked(z.len()).unwrap_or((w, &[]));
+        let h = act.apply(dot(dot(b, wx, z), wc, cz));
+        for (t, w) in tail.iter_mut().zip(col) {
+            *t += w * h;
+        }
+    }
+}
+
+/// The `n` first-layer units of degree `M` of a one-hidden-layer MADE, each fed
+/// straight into the outputs it reaches (`acc[2M..]`). The whole group's rows and
+/// columns are split off once and walked in fixed-size chunks, so the loop has no
+/// per-unit bounds checks; `z[..M]` is copied into a local array (registers).
+#[inline(always)]
+fn group1<const M: usize, A: Act>(
+    act: A,
+    n: usize,
+    l1: &mut Cursor<'_>,
+    out: &mut Cursor<'_>,
+    z: &[f32],
+    cz: &[f32],
+    acc: &mut [f32],
+) -> Result<()> {
+    let row_len = 1 + M + cz.len();
+    let rows = l1.take(n * row_len)?;
+    let tail = acc.get_mut(2 * M..).unwrap_or_default();
+    let cols = out.take(n * tail.len())?;
+    if tail.is_empty() {
+        // D = 1: the units feed no output.
+        return Ok(());
+    }
+    let zs: [f32; M] = *z.first_chunk().ok_or(MALFORMED)?;
+    // With const shapes every row and column sits at a constant offset from the
+    // MADE's start, and LLVM then addresses the columns as `base + iv + offset`
+    // with offsets beyond VLDR's ±1020-byte reach: one extra ADD per weight.
+    // Hiding where the column block starts gives it its own pointer.
+    let cols = core::hint::black_box(cols);
+    for (row, col) in rows
+        .chunks_exact(row_len)
+        .zip(cols.chunks_exact(tail.len()))
+    {
+        unit(act, row, &zs, cz, col, tail);
+    }
+    Ok(())
+}
+
+/// [`group1`] for a degree only known at run time: the same operations in the same
+/// order, so the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn group1_dyn<A: Act>(
+    act: A,
+    m: usize,
+    n: usize,
+    l1: &mut Cursor<'_>,
+    out: &mut Cursor<'_>,
+    z: &[f32],
+    cz: &[f32],
+    acc: &mut [f32],
+) -> Result<()> {
+    let row_len = 1 + m + cz.len();
+    let rows = l1.take(n * row_len)?;
+    let tail = acc.get_mut(2 * m..).unwrap_or_default();
+    let cols = out.take(n * tail.len())?;
+    if tail.is_empty() {
+        return Ok(());
+    }
+    let zs = z.get(..m).ok_or(MALFORMED)?;
+    for (row, col) in rows
+        .chunks_exact(row_len)
+        .zip(cols.chunks_exact(tail.len()))
+    {
+        unit(act, row, zs, cz, col, tail);
+    }
+    Ok(())
+}
+
 /// The three weight streams of one MADE: first hidden layer, second hidden layer,
 /// and the output columns (after the output biases, which initialise `acc`).
 #[inline(always)]
 fn streams<'a>(
-    shape: Shape,
+    lay: Layout,
     made: &'a [f32],
     acc: &mut [f32],
 ) -> Result<(Cursor<'a>, Cursor<'a>, Cursor<'a>)> {
     let mut cur = Cursor(made);
-    let l1 = Cursor(cur.take(shape.layer1_len())?);
-    let l2 = Cursor(cur.take(shape.layer2_len())?);
-    acc.copy_from_slice(cur.take(2 * shape.dim)?);
+    let l1 = Cursor(cur.take(lay.l1)?);
+    let l2 = Cursor(cur.take(lay.l2)?);
+    acc.copy_from_slice(cur.take(2 * lay.shape.dim)?);
     Ok((l1, l2, cur))
 }
 
@@ -241,23 +380,34 @@ fn streams<'a>(
 /// order position `p`; `w.s` (input) and `w.u` (output) are in this MADE's order.
 /// Returns `Σ alpha_p`.
 #[inline(always)]
-fn made_density(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
+fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
+    let shape = lay.shape;
     let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
-    let (mut l1, mut l2, mut out) = streams(shape, made, acc)?;
+    let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
     if shape.hidden_layers == 1 {
         // Each unit goes straight into the outputs: no hidden vector is stored.
-        for m in 1..=shape.degrees() {
+        let dm = shape.degrees();
+        macro_rules! groups {
+            ($($d:literal)*) => {
+                $(
+                    if $d <= dm {
+                        let n = shape.units_of_degree($d);
+                        group1::<$d, A>(act, n, &mut l1, &mut out, z, cz, acc)?;
+                    }
+                )*
+            };
+        }
+        groups!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+        for m in 17..=dm {
             let n = shape.units_of_degree(m);
-            first_layer_group(m, n, act, &mut l1, z, cz, &mut |h| {
-                scatter(h, m, &mut out, acc)
-            })?;
+            group1_dyn(act, m, n, &mut l1, &mut out, z, cz, acc)?;
         }
     } else {
         let mut slots = h1.iter_mut();
         for m in 1..=shape.degrees() {
             let n = shape.units_of_degree(m);
             first_layer_group(m, n, act, &mut l1, z, cz, &mut |h| {
-                *slots.next().ok_or(Error::Malformed("weights"))? = h;
+                *slots.next().ok_or(MALFORMED)? = h;
                 Ok(())
             })?;
         }
@@ -285,9 +435,10 @@ fn made_density(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) -
 /// whole MADE one pass, and every unit and output gets exactly the value (same
 /// operations, same order) the density pass computes.
 #[inline(always)]
-fn made_sample(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<()> {
+fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<()> {
+    let shape = lay.shape;
     let (u, z, acc, cz, h1) = (&*w.u, &mut *w.s, &mut *w.acc, &*w.cz, &mut *w.h);
-    let (mut l1, mut l2, mut out) = streams(shape, made, acc)?;
+    let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
     let mut k1 = 0;
     for p in 0..shape.dim {
         let n = shape.units_of_degree(p);
@@ -298,7 +449,7 @@ fn made_sample(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) ->
             })?;
         } else {
             first_layer_group(p, n, act, &mut l1, known, cz, &mut |h| {
-                *h1.get_mut(k1).ok_or(Error::Malformed("weights"))? = h;
+                *h1.get_mut(k1).ok_or(MALFORMED)? = h;
                 k1 += 1;
                 Ok(())
             })?;
@@ -321,13 +472,29 @@ fn made_sample(shape: Shape, act: Activation, made: &[f32], w: &mut Work<'_>) ->
 /// returns `Σ_l Σ_p alpha` (the input-dependent part of `-log|det|`).
 #[inline(always)]
 pub(crate) fn to_base(
-    shape: Shape,
+    lay: Layout,
     act: Activation,
     weights: &[f32],
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
+    match act {
+        Activation::Relu => to_base_with(lay, Relu, weights, x, ctx, w),
+        Activation::Tanh => to_base_with(lay, Tanh, weights, x, ctx, w),
+    }
+}
+
+#[inline(always)]
+fn to_base_with<A: Act>(
+    lay: Layout,
+    act: A,
+    weights: &[f32],
+    x: &[f32],
+    ctx: &[f32],
+    w: &mut Work<'_>,
+) -> Result<f32> {
+    let shape = lay.shape;
     check_len("input", shape.dim, x.len())?;
     let sec = sections(shape, weights)?;
     for (index, (((s, &xi), &m), &k)) in
@@ -344,7 +511,7 @@ pub(crate) fn to_base(
     }
     standardise_context(sec.c_mean, sec.c_inv, ctx, w.cz)?;
     let mut sum_alpha = 0.0;
-    let made_len = shape.made_len();
+    let made_len = lay.made;
     for (layer, made) in sec
         .mades
         .chunks_exact(made_len)
@@ -355,7 +522,7 @@ pub(crate) fn to_base(
         if odd {
             w.s.reverse();
         }
-        sum_alpha += made_density(shape, act, made, w)?;
+        sum_alpha += made_density(lay, act, made, w)?;
         if odd {
             w.u.reverse();
         }
@@ -382,7 +549,7 @@ pub(crate) fn base_log_density(u: &[f32]) -> f32 {
 /// The log density of `x`, in raw input units.
 #[inline(always)]
 pub(crate) fn log_prob(
-    shape: Shape,
+    lay: Layout,
     act: Activation,
     weights: &[f32],
     log_det_const: f32,
@@ -390,7 +557,7 @@ pub(crate) fn log_prob(
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
-    let sum_alpha = to_base(shape, act, weights, x, ctx, w)?;
+    let sum_alpha = to_base(lay, act, weights, x, ctx, w)?;
     let lp = base_log_density(w.s) + (log_det_const - sum_alpha);
     if lp.is_finite() {
         Ok(lp)
@@ -402,7 +569,7 @@ pub(crate) fn log_prob(
 /// Sampling direction through the whole flow: `x = f(u)` into `x`.
 #[inline(always)]
 pub(crate) fn from_base(
-    shape: Shape,
+    lay: Layout,
     act: Activation,
     weights: &[f32],
     u: &[f32],
@@ -410,6 +577,7 @@ pub(crate) fn from_base(
     x: &mut [f32],
     w: &mut Work<'_>,
 ) -> Result<()> {
+    let shape = lay.shape;
     check_len("base vector", shape.dim, u.len())?;
     check_len("output", shape.dim, x.len())?;
     let sec = sections(shape, weights)?;
@@ -420,7 +588,7 @@ pub(crate) fn from_base(
         *s = ui;
     }
     standardise_context(sec.c_mean, sec.c_inv, ctx, w.cz)?;
-    let made_len = shape.made_len();
+    let made_len = lay.made;
     for (layer, made) in sec
         .mades
         .chunks_exact(made_len)
@@ -441,7 +609,7 @@ pub(crate) fn from_base(
         if odd {
             w.u.reverse();
         }
-        made_sample(shape, act, made, w)?;
+        made_sample(lay, act, made, w)?;
         if odd {
             w.s.reverse();
         }

@@ -2,7 +2,7 @@
 //! and [`Maf`] with shapes fixed at compile time.
 
 use crate::blob::{self, Blob, Header};
-use crate::kernel::{self, Work};
+use crate::kernel::{self, Layout, Work};
 use crate::{Activation, Error, Result, Shape};
 
 /// A validated model whose shapes are read from its blob at run time.
@@ -17,6 +17,7 @@ pub struct MafView<'a> {
     weights: &'a [f32],
     log_det_const: f32,
     len: usize,
+    layout: Layout,
 }
 
 impl<'a> MafView<'a> {
@@ -49,6 +50,7 @@ impl<'a> MafView<'a> {
             weights: blob.weights,
             log_det_const,
             len: blob.len,
+            layout: Layout::new(blob.header.shape),
         })
     }
 
@@ -94,7 +96,7 @@ impl<'a> MafView<'a> {
         let shape = self.header.shape;
         let mut w = Work::split(shape, scratch)?;
         kernel::log_prob(
-            shape,
+            self.layout,
             self.header.activation,
             self.weights,
             self.log_det_const,
@@ -126,8 +128,14 @@ impl<'a> MafView<'a> {
             });
         }
         let mut w = Work::split(shape, scratch)?;
-        let sum_alpha =
-            kernel::to_base(shape, self.header.activation, self.weights, x, ctx, &mut w)?;
+        let sum_alpha = kernel::to_base(
+            self.layout,
+            self.header.activation,
+            self.weights,
+            x,
+            ctx,
+            &mut w,
+        )?;
         u.copy_from_slice(w.s);
         finite(self.log_det_const - sum_alpha)
     }
@@ -142,7 +150,7 @@ impl<'a> MafView<'a> {
         let shape = self.header.shape;
         let mut w = Work::split(shape, scratch)?;
         kernel::from_base(
-            shape,
+            self.layout,
             self.header.activation,
             self.weights,
             u,
@@ -249,16 +257,27 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
         Ok(Self { view })
     }
 
-    /// The shapes, with the compile-time constants (so the compiler folds them).
-    #[inline(always)]
-    fn shape(&self) -> Shape {
-        Shape {
+    /// The layouts without and with batch norm, worked out at compile time.
+    const LAYOUTS: [Layout; 2] = [Self::layout_of(false), Self::layout_of(true)];
+
+    const fn layout_of(batch_norm: bool) -> Layout {
+        Layout::new(Shape {
             dim: D,
             context: C,
             hidden: H,
             hidden_layers: K,
             layers: L,
-            batch_norm: self.view.header.shape.batch_norm,
+            batch_norm,
+        })
+    }
+
+    /// The layout, with the compile-time constants (so the compiler folds them).
+    #[inline(always)]
+    fn layout(&self) -> Layout {
+        if self.view.header.shape.batch_norm {
+            Self::LAYOUTS[1]
+        } else {
+            Self::LAYOUTS[0]
         }
     }
 
@@ -296,7 +315,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     pub fn log_prob(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<f32> {
         with_work::<D, C, H, K, _>(|w| {
             kernel::log_prob(
-                self.shape(),
+                self.layout(),
                 self.activation(),
                 self.view.weights,
                 self.view.log_det_const,
@@ -314,7 +333,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     pub fn inverse(&self, x: &[f32; D], ctx: &[f32; C]) -> Result<([f32; D], f32)> {
         with_work::<D, C, H, K, _>(|w| {
             let sum_alpha = kernel::to_base(
-                self.shape(),
+                self.layout(),
                 self.activation(),
                 self.view.weights,
                 x,
@@ -336,7 +355,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
         with_work::<D, C, H, K, _>(|w| {
             let mut x = [0.0f32; D];
             kernel::from_base(
-                self.shape(),
+                self.layout(),
                 self.activation(),
                 self.view.weights,
                 u,
