@@ -402,11 +402,10 @@ pub fn fit(
             let p64 = params.cast::<f64>();
             let stats = p64.bn_stats(tx64.view(), tc64.view());
             let ll = mean_log_likelihood(&p64, &stats, vx64.view(), vc64.view(), log_jacobian);
-            if !ll.is_finite() {
-                diverged = Some(format!(
-                    "non-finite validation log-likelihood in epoch {epoch}"
-                ));
-            }
+            // A validation row far outside the training range can overflow even
+            // f64 (NaN or -inf): that epoch is simply not an improvement. Only a
+            // non-finite training loss or weights count as divergence.
+            let ll = if ll.is_nan() { f64::NEG_INFINITY } else { ll };
             (ll, Some(stats))
         } else {
             if diverged.is_none() {
@@ -434,7 +433,7 @@ pub fn fit(
                 "{why}: restarted from the best weights with learning rate {lr:e}"
             ));
         } else if let Some(stats) = stats {
-            if best.as_ref().is_none_or(|b| valid_ll > b.2) {
+            if valid_ll.is_finite() && best.as_ref().is_none_or(|b| valid_ll > b.2) {
                 best = Some((params.clone(), stats, valid_ll, epoch));
                 stale = 0;
             } else {
