@@ -4,11 +4,8 @@
 fn main() {
     match maf_train::train::bench(8, 5, 64, 256, 51_200, 10) {
         Ok(r) => println!(
-            "train D=8 L=5 H=64 batch 256: {:.0} rows/s ({} rows in {:.3} s, {} rayon threads)",
-            r.rows_per_sec,
-            r.rows,
-            r.seconds,
-            rayon::current_num_threads()
+            "train D=8 L=5 H=64 batch 256 (tanh, one thread): {:.0} rows/s ({} rows in {:.3} s)",
+            r.rows_per_sec, r.rows, r.seconds
         ),
         Err(e) => {
             eprintln!("error: {e}");

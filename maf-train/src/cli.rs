@@ -923,15 +923,8 @@ fn inspect(a: &InspectArgs) -> Result<()> {
 fn bench(a: &BenchArgs) -> Result<()> {
     let r = train::bench(a.dim, a.layers, a.hidden, a.batch_size, a.rows, a.epochs)?;
     let text = format!(
-        "training D={} L={} H={} batch {}: {:.0} rows/s ({} rows in {:.3} s, {} threads)\n",
-        a.dim,
-        a.layers,
-        a.hidden,
-        a.batch_size,
-        r.rows_per_sec,
-        r.rows,
-        r.seconds,
-        rayon::current_num_threads()
+        "training D={} L={} H={} batch {} (one thread): {:.0} rows/s ({} rows in {:.3} s)\n",
+        a.dim, a.layers, a.hidden, a.batch_size, r.rows_per_sec, r.rows, r.seconds
     );
     write_output(None, &text)
 }
