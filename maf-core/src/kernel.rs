@@ -43,6 +43,14 @@ impl Layout {
 /// paths that dispatch at run time.
 pub(crate) trait Act: Copy {
     fn apply(self, a: f32) -> f32;
+
+    /// The unit's value `act(a)` for the outputs, or `None` when the outputs may
+    /// skip it. `skip` is [`zero_units_skippable`] of the model: then a unit whose
+    /// ReLU is `+0.0` changes no output bit (see there), and is not scattered.
+    #[inline(always)]
+    fn feeds(self, a: f32, _skip: bool) -> Option<f32> {
+        Some(self.apply(a))
+    }
 }
 
 impl Act for Activation {
@@ -60,6 +68,19 @@ impl Act for Relu {
     #[inline(always)]
     fn apply(self, a: f32) -> f32 {
         Activation::Relu.apply(a)
+    }
+
+    #[inline(always)]
+    fn feeds(self, a: f32, skip: bool) -> Option<f32> {
+        // Exactly `Activation::Relu.apply`: `a` when `a > 0`, else `+0.0` (also
+        // for `-0.0` and NaN).
+        if a > 0.0 {
+            Some(a)
+        } else if skip {
+            None
+        } else {
+            Some(0.0)
+        }
     }
 }
 
@@ -201,6 +222,32 @@ pub(crate) fn constant_log_det(shape: Shape, weights: &[f32]) -> Result<f32> {
     }
 }
 
+/// Whether a one-hidden-layer MADE may skip, in the density pass, the units whose
+/// ReLU is zero, with every output still the same bits as when they are added.
+///
+/// A zero unit adds `w * (+0.0)` to each accumulator it feeds. For a finite `w`
+/// that is `+0.0` or `-0.0`, and `t + (±0.0) == t` bit for bit for every `t`
+/// (NaN and infinities included) except `t == -0.0`, which `+ (+0.0)` turns into
+/// `+0.0`. An accumulator starts at its output bias and only ever has values
+/// added (round to nearest, no flush to zero, on the host and on the Cortex-M4F);
+/// such a sum is `-0.0` only if both terms are `-0.0` (an exact cancellation gives
+/// `+0.0`). So if no output bias is `-0.0`, no accumulator is ever `-0.0`, whether
+/// zero units are skipped or not, and skipping changes nothing. This checks that
+/// premise (and that the weights are finite, which [`crate::blob::parse`] already
+/// guarantees) once, when a model is loaded.
+pub(crate) fn zero_units_skippable(lay: Layout, weights: &[f32]) -> bool {
+    let shape = lay.shape;
+    let Ok(sec) = sections(shape, weights) else {
+        return false;
+    };
+    let finite = weights.iter().all(|w| w.is_finite());
+    let biases_positive_zero = sec.mades.chunks_exact(lay.made).all(|made| {
+        made.get(lay.l1 + lay.l2..lay.l1 + lay.l2 + 2 * shape.dim)
+            .is_some_and(|b| b.iter().all(|v| v.to_bits() != (-0.0f32).to_bits()))
+    });
+    finite && biases_positive_zero
+}
+
 /// Runs the first-hidden-layer units of degree `M` (a compile-time constant, so
 /// the `M`-term dot product is unrolled and `z[..M]` stays in registers):
 /// `h = act(b + w·z[..M] + wc·cz)` for each of `n` consecutive rows, handing every
@@ -283,12 +330,22 @@ fn scatter(h: f32, m: usize, outputs: &mut Cursor<'_>, acc: &mut [f32]) -> Resul
 /// One unit of a one-hidden-layer MADE: `h = act(b + w·z + wc·cz)` from its row
 /// `[b, w[..z.len()], wc[..cz.len()]]`, then `tail[i] += col[i] h`.
 #[inline(always)]
-fn unit<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32], col: &[f32], tail: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn unit<A: Act>(
+    act: A,
+    skip: bool,
+    row: &[f32],
+    z: &[f32],
+    cz: &[f32],
+    col: &[f32],
+    tail: &mut [f32],
+) {
     if let Some((&b, w)) = row.split_first() {
         let (wx, wc) = w.split_at_checked(z.len()).unwrap_or((w, &[]));
-        let h = act.apply(dot(dot(b, wx, z), wc, cz));
-        for (t, w) in tail.iter_mut().zip(col) {
-            *t += w * h;
+        if let Some(h) = act.feeds(dot(dot(b, wx, z), wc, cz), skip) {
+            for (t, w) in tail.iter_mut().zip(col) {
+                *t += w * h;
+            }
         }
     }
 }
@@ -298,8 +355,10 @@ fn unit<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32], col: &[f32], tail: &
 /// columns are split off once and walked in fixed-size chunks, so the loop has no
 /// per-unit bounds checks; `z[..M]` is copied into a local array (registers).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn group1<const M: usize, A: Act>(
     act: A,
+    skip: bool,
     n: usize,
     l1: &mut Cursor<'_>,
     out: &mut Cursor<'_>,
@@ -320,12 +379,14 @@ fn group1<const M: usize, A: Act>(
     // MADE's start, and LLVM then addresses the columns as `base + iv + offset`
     // with offsets beyond VLDR's ±1020-byte reach: one extra ADD per weight.
     // Hiding where the column block starts gives it its own pointer.
-    let cols = core::hint::black_box(cols);
+    let cols = core::hint::black_box(cols)
+        .get(..n * tail.len())
+        .ok_or(MALFORMED)?;
     for (row, col) in rows
         .chunks_exact(row_len)
         .zip(cols.chunks_exact(tail.len()))
     {
-        unit(act, row, &zs, cz, col, tail);
+        unit(act, skip, row, &zs, cz, col, tail);
     }
     Ok(())
 }
@@ -336,6 +397,7 @@ fn group1<const M: usize, A: Act>(
 #[allow(clippy::too_many_arguments)]
 fn group1_dyn<A: Act>(
     act: A,
+    skip: bool,
     m: usize,
     n: usize,
     l1: &mut Cursor<'_>,
@@ -356,7 +418,7 @@ fn group1_dyn<A: Act>(
         .chunks_exact(row_len)
         .zip(cols.chunks_exact(tail.len()))
     {
-        unit(act, row, zs, cz, col, tail);
+        unit(act, skip, row, zs, cz, col, tail);
     }
     Ok(())
 }
@@ -380,7 +442,13 @@ fn streams<'a>(
 /// order position `p`; `w.s` (input) and `w.u` (output) are in this MADE's order.
 /// Returns `Σ alpha_p`.
 #[inline(always)]
-fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
+fn made_density<A: Act>(
+    lay: Layout,
+    act: A,
+    skip: bool,
+    made: &[f32],
+    w: &mut Work<'_>,
+) -> Result<f32> {
     let shape = lay.shape;
     let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
@@ -392,7 +460,7 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
                 $(
                     if $d <= dm {
                         let n = shape.units_of_degree($d);
-                        group1::<$d, A>(act, n, &mut l1, &mut out, z, cz, acc)?;
+                        group1::<$d, A>(act, skip, n, &mut l1, &mut out, z, cz, acc)?;
                     }
                 )*
             };
@@ -400,7 +468,7 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
         groups!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
         for m in 17..=dm {
             let n = shape.units_of_degree(m);
-            group1_dyn(act, m, n, &mut l1, &mut out, z, cz, acc)?;
+            group1_dyn(act, skip, m, n, &mut l1, &mut out, z, cz, acc)?;
         }
     } else {
         let mut slots = h1.iter_mut();
@@ -474,14 +542,15 @@ fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> 
 pub(crate) fn to_base(
     lay: Layout,
     act: Activation,
+    skip: bool,
     weights: &[f32],
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
     match act {
-        Activation::Relu => to_base_with(lay, Relu, weights, x, ctx, w),
-        Activation::Tanh => to_base_with(lay, Tanh, weights, x, ctx, w),
+        Activation::Relu => to_base_with(lay, Relu, skip, weights, x, ctx, w),
+        Activation::Tanh => to_base_with(lay, Tanh, skip, weights, x, ctx, w),
     }
 }
 
@@ -489,6 +558,7 @@ pub(crate) fn to_base(
 fn to_base_with<A: Act>(
     lay: Layout,
     act: A,
+    skip: bool,
     weights: &[f32],
     x: &[f32],
     ctx: &[f32],
@@ -522,7 +592,7 @@ fn to_base_with<A: Act>(
         if odd {
             w.s.reverse();
         }
-        sum_alpha += made_density(lay, act, made, w)?;
+        sum_alpha += made_density(lay, act, skip, made, w)?;
         if odd {
             w.u.reverse();
         }
@@ -548,16 +618,18 @@ pub(crate) fn base_log_density(u: &[f32]) -> f32 {
 
 /// The log density of `x`, in raw input units.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn log_prob(
     lay: Layout,
     act: Activation,
+    skip: bool,
     weights: &[f32],
     log_det_const: f32,
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
-    let sum_alpha = to_base(lay, act, weights, x, ctx, w)?;
+    let sum_alpha = to_base(lay, act, skip, weights, x, ctx, w)?;
     let lp = base_log_density(w.s) + (log_det_const - sum_alpha);
     if lp.is_finite() {
         Ok(lp)

@@ -18,6 +18,8 @@ pub struct MafView<'a> {
     log_det_const: f32,
     len: usize,
     layout: Layout,
+    /// [`kernel::zero_units_skippable`].
+    skip: bool,
 }
 
 impl<'a> MafView<'a> {
@@ -45,12 +47,14 @@ impl<'a> MafView<'a> {
     /// [`Error::Overflow`] if the model's constant log-determinant is not finite.
     pub fn from_parsed(blob: Blob<'a>) -> Result<Self> {
         let log_det_const = kernel::constant_log_det(blob.header.shape, blob.weights)?;
+        let layout = Layout::new(blob.header.shape);
         Ok(Self {
             header: blob.header,
             weights: blob.weights,
             log_det_const,
             len: blob.len,
-            layout: Layout::new(blob.header.shape),
+            layout,
+            skip: kernel::zero_units_skippable(layout, blob.weights),
         })
     }
 
@@ -98,6 +102,7 @@ impl<'a> MafView<'a> {
         kernel::log_prob(
             self.layout,
             self.header.activation,
+            self.skip,
             self.weights,
             self.log_det_const,
             x,
@@ -131,6 +136,7 @@ impl<'a> MafView<'a> {
         let sum_alpha = kernel::to_base(
             self.layout,
             self.header.activation,
+            self.skip,
             self.weights,
             x,
             ctx,
@@ -317,6 +323,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
             kernel::log_prob(
                 self.layout(),
                 self.activation(),
+                self.view.skip,
                 self.view.weights,
                 self.view.log_det_const,
                 x,
@@ -335,6 +342,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
             let sum_alpha = kernel::to_base(
                 self.layout(),
                 self.activation(),
+                self.view.skip,
                 self.view.weights,
                 x,
                 ctx,

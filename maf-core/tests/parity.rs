@@ -101,10 +101,22 @@ fn check<const D: usize, const H: usize, const L: usize, const C: usize, const K
     let mut hash = Hash(0xCBF2_9CE4_8422_2325);
     for bn in [false, true] {
         for act in [Activation::Relu, Activation::Tanh] {
-            for seed in 0..6u64 {
+            for seed in 0..8u64 {
                 let s = shape(D, C, H, K, L, bn);
                 let seed = seed ^ ((D * 1000 + H * 10 + C) as u64) << 8;
-                let weights = edgy_weights(&s, seed);
+                let mut weights = edgy_weights(&s, seed);
+                if seed % 2 == 1 {
+                    // No `-0.0` output bias: the density pass may then skip zero
+                    // ReLU units (kernel::zero_units_skippable); cover that path.
+                    for l in 0..L {
+                        let o = s.made_offset(l) + s.layer1_len() + s.layer2_len();
+                        for b in &mut weights[o..o + 2 * D] {
+                            if b.to_bits() == (-0.0f32).to_bits() {
+                                *b = 0.0;
+                            }
+                        }
+                    }
+                }
                 let header = Header {
                     shape: s,
                     activation: act,
@@ -169,28 +181,58 @@ macro_rules! parity {
 }
 
 parity! {
-    d1_k1_c0: 1 5 3 0 1 => 0xb2ba43baf74a7651;
-    d1_k2_c2: 1 4 2 2 2 => 0x55c6602bafb51d29;
-    d2_k1_c0: 2 6 3 0 1 => 0x8572367968e8d8b1;
-    d2_k2_c2: 2 5 3 2 2 => 0x32cc8b3759e83f0d;
-    d3_k1_c2: 3 9 3 2 1 => 0xfe9362c40ceffe94;
-    d3_k2_c0: 3 7 2 0 2 => 0x786fe06d2f27165a;
-    d4_k1_c0: 4 11 3 0 1 => 0xa104602f22401657;
-    d4_k2_c2: 4 7 3 2 2 => 0xd329e2218289ab72;
-    d5_k1_c2: 5 3 3 2 1 => 0xd3bb4707973e0461;
-    d5_k2_c0: 5 13 2 0 2 => 0x9b968e971e23f394;
-    d6_k1_c0: 6 17 3 0 1 => 0x51eff8386d1430d7;
-    d6_k2_c2: 6 9 2 2 2 => 0xd2dcca840bf19897;
-    d7_k1_c2: 7 20 3 2 1 => 0xef9f4219d990c8a7;
-    d7_k2_c0: 7 4 3 0 2 => 0x0c2d4711027e7c0e;
-    d8_k1_c0: 8 64 5 0 1 => 0x32ae850b3f6e88cf;
-    d8_k1_c2: 8 19 3 2 1 => 0x72eaae5e10dce011;
-    d8_k2_c0: 8 16 2 0 2 => 0x8f9dd0954a34a138;
-    d9_k1_c0: 9 10 3 0 1 => 0x8cdf33b2b9752781;
-    d9_k2_c2: 9 12 2 2 2 => 0xebc2ebdf39688957;
-    d10_k1_c2: 10 23 3 2 1 => 0x98e727c0b2b91649;
-    d10_k1_c0: 10 5 3 0 1 => 0xfa975d3254eb77fa;
-    d10_k2_c0: 10 15 2 0 2 => 0x21f22f43cf07eb35;
-    d19_k1_c0: 19 40 2 0 1 => 0xcdb27702eaa06eae;
-    d19_k2_c2: 19 30 2 2 2 => 0xdd4e20af6d0fde7a;
+    d1_k1_c0: 1 5 3 0 1 => 0x347c22fb02dbd211;
+    d1_k2_c2: 1 4 2 2 2 => 0x69c7cbe64333f611;
+    d2_k1_c0: 2 6 3 0 1 => 0x161740fe99176bee;
+    d2_k2_c2: 2 5 3 2 2 => 0x1a4f310f23fc2830;
+    d3_k1_c2: 3 9 3 2 1 => 0xb5b1735f23104af0;
+    d3_k2_c0: 3 7 2 0 2 => 0xa33ddf49c82d58e4;
+    d4_k1_c0: 4 11 3 0 1 => 0x1f10b47ff86d1ec5;
+    d4_k2_c2: 4 7 3 2 2 => 0xb9c2c297c3d636c9;
+    d5_k1_c2: 5 3 3 2 1 => 0xc8f0037f9d86fe61;
+    d5_k2_c0: 5 13 2 0 2 => 0xb9cd994e28f23a8b;
+    d6_k1_c0: 6 17 3 0 1 => 0x8a6812b38bbe7452;
+    d6_k2_c2: 6 9 2 2 2 => 0xfaa50c577b8b830f;
+    d7_k1_c2: 7 20 3 2 1 => 0x19325530ece149a7;
+    d7_k2_c0: 7 4 3 0 2 => 0x86f672a9b6507f28;
+    d8_k1_c0: 8 64 5 0 1 => 0x1cd42d9ace4cb146;
+    d8_k1_c2: 8 19 3 2 1 => 0x906f5b1b6fe6217d;
+    d8_k2_c0: 8 16 2 0 2 => 0x6b19be5c9aaaa644;
+    d9_k1_c0: 9 10 3 0 1 => 0x8edbc551bce129c5;
+    d9_k2_c2: 9 12 2 2 2 => 0xecb82a6e6fd504d0;
+    d10_k1_c2: 10 23 3 2 1 => 0xa946db6e36c9da20;
+    d10_k1_c0: 10 5 3 0 1 => 0x2287950ced1752ee;
+    d10_k2_c0: 10 15 2 0 2 => 0xae3b2f00df8da6ca;
+    d19_k1_c0: 19 40 2 0 1 => 0xaf782d8fb59b49f2;
+    d19_k2_c2: 19 30 2 2 2 => 0xe4de005c216d6553;
+}
+
+/// A ReLU unit that is zero still turns a `-0.0` output bias into `+0.0`
+/// (`-0.0 + w * 0.0 == +0.0` for `w >= 0`), and that sign shows in `u`: the kernel
+/// may skip zero units only when no output bias is `-0.0`.
+#[test]
+fn zero_unit_on_negative_zero_bias_is_not_skipped() {
+    let s = shape(2, 0, 1, 1, 1, false);
+    // x_mean, x_inv_std; unit 0 (degree 1): b1 = -1, w1 = 1; output biases
+    // (mu0, alpha0, mu1, alpha1); output column of unit 0: (w_mu1, w_alpha1).
+    let weights = [0.0, 0.0, 1.0, 1.0, -1.0, 1.0, 0.0, 0.0, -0.0, 0.0, 1.0, 1.0];
+    assert_eq!(weights.len(), s.weight_count());
+    let header = Header {
+        shape: s,
+        activation: Activation::Relu,
+        threshold: None,
+        metadata: "",
+    };
+    let blob = AlignedBlob::new(&blob::write(&header, &weights).unwrap());
+    let view = MafView::from_blob(blob.as_bytes()).unwrap();
+    let maf = Maf::<2, 1, 1>::from_blob(blob.as_bytes()).unwrap();
+    // z = (0, -0): the unit sees a = -1 + 0 = -1, so h = 0; mu1 = -0 + 1 * 0 = +0,
+    // and u1 = (-0 - +0) * exp(-0) = -0 (it would be +0 with mu1 = -0).
+    let x = [0.0f32, -0.0];
+    let mut u = [0.0f32; 2];
+    let mut scratch = vec![0.0; s.scratch_len()];
+    view.inverse(&x, &[], &mut u, &mut scratch).unwrap();
+    assert_eq!(u[1].to_bits(), (-0.0f32).to_bits());
+    let (u2, _) = maf.inverse(&x, &[]).unwrap();
+    assert_eq!(u2[1].to_bits(), (-0.0f32).to_bits());
 }
