@@ -17,6 +17,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy + build (thumbv7em-none-eabihf, no default features)"
 cargo clippy -p maf-core --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
 cargo build -p maf-core --target thumbv7em-none-eabihf --no-default-features --release --locked
+(cd firmware-example && cargo clippy --release --bins --locked -- -D warnings)
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

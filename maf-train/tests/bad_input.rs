@@ -1,0 +1,292 @@
+//! The bad-input matrix: every way a user can hand `maf-train` broken input, each
+//! asserting exit status 1 (clap's 2 for usage errors), a one-line message naming
+//! the problem (file, row, column where relevant), no panic, and no output file left
+//! behind. `cargo test -p maf-train --test bad_input -- --nocapture` prints the
+//! observed message of every case.
+
+// Tests fail by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data")
+        .join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+struct Case<'a> {
+    name: &'a str,
+    args: Vec<String>,
+    code: i32,
+    needles: Vec<&'a str>,
+}
+
+fn case<'a>(name: &'a str, args: &[&str], code: i32, needles: &[&'a str]) -> Case<'a> {
+    Case {
+        name,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code,
+        needles: needles.to_vec(),
+    }
+}
+
+/// Runs one case in `dir` and checks exit code, message and that `dir` holds no
+/// file the run created.
+fn check(dir: &Path, c: &Case<'_>) {
+    let before = listing(dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_maf-train"))
+        .args(&c.args)
+        .output()
+        .expect("run maf-train");
+    let err = String::from_utf8_lossy(&o.stderr);
+    println!(
+        "| {} | {} | {} |",
+        c.name,
+        o.status.code().unwrap_or(-1),
+        err.lines().next().unwrap_or("").replace('|', "\\|")
+    );
+    assert_eq!(o.status.code(), Some(c.code), "{}: {err}", c.name);
+    assert!(!err.contains("panicked"), "{}: panic: {err}", c.name);
+    assert!(!err.contains("RUST_BACKTRACE"), "{}: {err}", c.name);
+    if c.code == 1 {
+        assert!(err.starts_with("error: "), "{}: {err}", c.name);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{}: not one line: {err}",
+            c.name
+        );
+    }
+    for n in &c.needles {
+        assert!(err.contains(n), "{}: message {err:?} lacks {n:?}", c.name);
+    }
+    assert_eq!(listing(dir), before, "{}: files created or removed", c.name);
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_input_matrix() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let w = |name: &str, text: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    // A small valid model to corrupt and to score against.
+    let model = d.join("good.maf");
+    let train = data("basicmotions_train.csv");
+    let valid = data("basicmotions_valid.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_maf-train"))
+        .args([
+            "fit",
+            "--data",
+            s(&train),
+            "--valid",
+            s(&valid),
+            "--out",
+            s(&model),
+        ])
+        .args([
+            "--layers",
+            "1",
+            "--hidden",
+            "8",
+            "--max-epochs",
+            "2",
+            "--quiet",
+        ])
+        .output()
+        .expect("fit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let good = std::fs::read(&model).expect("model");
+
+    let empty = w("empty.csv", b"");
+    let header_only = w("header.csv", b"a,b,c\n");
+    let ragged = w("ragged.csv", b"a,b,c\n1,2,3\n4,5\n");
+    let text = w("text.csv", b"a,b,c\n1,2,3\n4,abc,6\n");
+    let nan = w("nan.csv", b"a,b,c\n1,2,3\n4,NaN,6\n");
+    let inf = w("inf.csv", b"a,b,c\n1,2,3\n4,5,inf\n");
+    let neg_inf = w("neginf.csv", b"a,b,c\n1,2,3\n-inf,5,6\n");
+    let huge = w("huge.csv", b"a,b,c\n1,2,3\n4,1e39,6\n2,3,4\n");
+    let constant = w("constant.csv", b"a,b,c\n1,7,3\n4,7,6\n2,7,9\n");
+    let few_rows = w("few.csv", b"a,b,c\n1,2,3\n4,5,7\n2,3,1\n");
+    let wrong_cols = w("wrongcols.csv", b"a,b,c\n1,2,3\n");
+    let renamed = w(
+        "renamed.csv",
+        b"acc_x,acc_y,acc_z,gyr_x,gyr_y,other\n1,2,3,4,5,6\n",
+    );
+    let truncated = w("truncated.maf", &good[..good.len() / 2]);
+    let mut flipped_bytes = good.clone();
+    let mid = flipped_bytes.len() / 2;
+    flipped_bytes[mid] ^= 0x10;
+    let flipped = w("flipped.maf", &flipped_bytes);
+    let mut v2 = good.clone();
+    v2[8] = 2; // the version varint follows the 8-byte magic
+    let other_version = w("v2.maf", &v2);
+    let a_dir = d.join("a-directory");
+    std::fs::create_dir(&a_dir).expect("mkdir");
+    let unwritable = d.join("empty.csv").join("out.maf"); // a path under a file
+    let out = d.join("out.maf");
+    let test = data("basicmotions_test.csv");
+    let (o, m, g, t) = (s(&out), s(&model), s(&train), s(&test));
+    let fit = |p: &Path| {
+        vec![
+            "fit".to_string(),
+            "--data".into(),
+            s(p).into(),
+            "--out".into(),
+            o.into(),
+            "--quiet".into(),
+        ]
+    };
+    let fit_case = |name: &'static str, p: &Path, needles: &[&'static str]| Case {
+        name,
+        args: fit(p),
+        code: 1,
+        needles: needles.to_vec(),
+    };
+
+    let cases = vec![
+        case(
+            "missing file",
+            &["fit", "--data", "/no/such.csv", "--out", o],
+            1,
+            &["/no/such.csv"],
+        ),
+        fit_case("empty file", &empty, &["empty.csv"]),
+        fit_case("header only", &header_only, &["header.csv", "no data rows"]),
+        fit_case("ragged row", &ragged, &["ragged.csv", "line 3"]),
+        fit_case(
+            "non-numeric cell",
+            &text,
+            &["text.csv", "line 3", "column 2", "abc"],
+        ),
+        fit_case("NaN", &nan, &["nan.csv", "line 3", "column 2"]),
+        fit_case("+inf", &inf, &["inf.csv", "line 3", "column 3"]),
+        fit_case("-inf", &neg_inf, &["neginf.csv", "line 3", "column 1"]),
+        fit_case(
+            "huge value (1e39)",
+            &huge,
+            &["huge.csv", "line 3", "column 2"],
+        ),
+        fit_case("constant column", &constant, &["constant.csv", "column 2"]),
+        case(
+            "fewer rows than the batch size",
+            &["fit", "--data", s(&few_rows), "--out", o, "--quiet"],
+            1,
+            &["few.csv", "2 training rows", "batch size 100"],
+        ),
+        case(
+            "test data: other column count",
+            &["score", "--model", m, "--data", s(&wrong_cols)],
+            1,
+            &["wrongcols.csv", "columns"],
+        ),
+        case(
+            "test data: other header",
+            &["eval", "--model", m, "--data", s(&renamed)],
+            1,
+            &["renamed.csv", "other"],
+        ),
+        case(
+            "context column that does not exist",
+            &[
+                "fit",
+                "--data",
+                g,
+                "--out",
+                o,
+                "--context-columns",
+                "nope",
+                "--quiet",
+            ],
+            1,
+            &["nope"],
+        ),
+        case(
+            "truncated blob",
+            &["score", "--model", s(&truncated), "--data", t],
+            1,
+            &["truncated.maf", "truncated"],
+        ),
+        case(
+            "blob with a flipped byte",
+            &["score", "--model", s(&flipped), "--data", t],
+            1,
+            &["flipped.maf", "CRC"],
+        ),
+        case(
+            "blob of another version",
+            &["inspect", s(&other_version)],
+            1,
+            &["v2.maf", "version 2"],
+        ),
+        case(
+            "directory given as data",
+            &["fit", "--data", s(&a_dir), "--out", o, "--quiet"],
+            1,
+            &["a-directory"],
+        ),
+        case(
+            "directory given as model",
+            &["score", "--model", s(&a_dir), "--data", t],
+            1,
+            &["a-directory"],
+        ),
+        case(
+            "unwritable output path",
+            &["score", "--model", m, "--data", t, "--out", s(&unwritable)],
+            1,
+            &["out.maf"],
+        ),
+        case(
+            "--layers 0",
+            &["fit", "--data", g, "--out", o, "--layers", "0"],
+            1,
+            &["--layers"],
+        ),
+        case(
+            "--hidden 0",
+            &["fit", "--data", g, "--out", o, "--hidden", "0"],
+            1,
+            &["--hidden"],
+        ),
+        case(
+            "negative learning rate",
+            &["fit", "--data", g, "--out", o, "--learning-rate", "-0.01"],
+            1,
+            &["--learning-rate"],
+        ),
+        case(
+            "unknown option (usage)",
+            &["fit", "--data", g, "--out", o, "--bogus"],
+            2,
+            &["--bogus"],
+        ),
+        case(
+            "missing required option (usage)",
+            &["score", "--model", m],
+            2,
+            &["--data"],
+        ),
+    ];
+    println!("| case | exit | message |\n|---|---|---|");
+    for c in &cases {
+        check(d, c);
+    }
+}
