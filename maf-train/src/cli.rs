@@ -348,6 +348,13 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
     };
     let x_std = Standardizer::fit(&tr.x, &a.data, &tr.x_names)?;
     let c_std = Standardizer::fit(&tr.c, &a.data, &tr.c_names)?;
+    if tr.x.nrows() < hp.batch_size {
+        return Err(Error::TooFewRows {
+            path: a.data.clone(),
+            rows: tr.x.nrows(),
+            batch_size: hp.batch_size,
+        });
+    }
     let arch = train::arch_for(&hp, tr.x.ncols(), tr.c.ncols());
     crate::export::core_shape(&arch)
         .check()

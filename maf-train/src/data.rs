@@ -74,7 +74,9 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Table> {
                 name: header[j].clone(),
                 value: c.to_string(),
             })?;
-            if !v.is_finite() {
+            // The device computes in f32: a value beyond its range is as unusable
+            // as an infinity.
+            if !v.is_finite() || v.abs() > f64::from(f32::MAX) {
                 return Err(Error::NotFinite {
                     path: path.into(),
                     line,

@@ -27,6 +27,16 @@ pub enum Error {
         /// What is missing.
         what: &'static str,
     },
+    /// Fewer training rows than one minibatch.
+    #[error("{path}: {rows} training rows, fewer than the batch size {batch_size}; lower --batch-size or give more data")]
+    TooFewRows {
+        /// The training file.
+        path: PathBuf,
+        /// Training rows (after any hold-out).
+        rows: usize,
+        /// The minibatch size asked for.
+        batch_size: usize,
+    },
     /// A row has a different number of cells than the header.
     #[error("{path}, line {line}: {found} cells, but the header has {expected} columns")]
     RaggedRow {
@@ -54,7 +64,7 @@ pub enum Error {
         value: String,
     },
     /// A cell is NaN or infinite.
-    #[error("{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite")]
+    #[error("{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)")]
     NotFinite {
         /// The file.
         path: PathBuf,
