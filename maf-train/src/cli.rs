@@ -1,5 +1,5 @@
 //! The `maf-train` command line: `fit`, `eval`, `score`, `sample`, `inspect`,
-//! `bench`.
+//! `bench`, `report`, `plot`.
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -48,6 +48,35 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Measure training speed (rows per second) on synthetic data.
     Bench(BenchArgs),
+    /// Result table of a scored test set, host vs device parity, and plots.
+    ///
+    /// Reads the host scores (`maf-train score`), the labels and, optionally, the
+    /// device's scores and log (the firmware's standard output and error), and
+    /// prints: test log-likelihood (normal vectors and all, ± 2 standard errors),
+    /// AUROC and AUPRC of the anomaly score -log p(x), confusion counts at the
+    /// model's stored threshold, the device's instructions per inference (from its
+    /// `summary:` line), and whether the device's scores equal the host's bit for
+    /// bit (every row's log_prob as f32 bits, and its flag). With --plot-dir, also
+    /// writes `log_density.svg` (normal vs anomalous log densities, threshold
+    /// marked) and `roc.svg` (ROC curve, operating point at the threshold).
+    ///
+    /// Exits with status 1 if device scores were given and differ from the host's.
+    /// `scripts/demo.sh` runs the whole pipeline and ends with this table.
+    Report(crate::report::ReportArgs),
+    /// Plots of a two-dimensional model: density heat map and base space.
+    ///
+    /// Writes into --out-dir `density.svg`, the model's density p(x) as a heat map
+    /// over the data's range with the data points on top, and `base_space.svg`, the
+    /// data mapped to the base space u = f^-1(x) (maf-core's inverse pass) with the
+    /// circles r = 1, 2, 3 of the standard normal it should follow and the fraction
+    /// of points inside each (Figure 1 of Papamakarios et al. 2017). Models with
+    /// D != 2 or context columns are refused. `scripts/figure1.sh` makes a 2-D
+    /// example: the paper's Figure 1 data, a one-layer MADE and a 5-layer MAF.
+    Plot(crate::plot::PlotArgs),
+    /// Write the Figure 1 data set of the MAF paper (x2 ~ N(0, 2²), x1 ~ N(x2²/4, 1))
+    /// as a CSV, seeded (used by scripts/figure1.sh).
+    #[command(hide = true)]
+    Figure1Data(crate::plot::Figure1Args),
 }
 
 /// Hidden activation on the command line.
@@ -231,6 +260,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample(&a),
         Command::Inspect(a) => inspect(&a),
         Command::Bench(a) => bench(&a),
+        Command::Report(a) => crate::report::run(&a),
+        Command::Plot(a) => crate::plot::run(&a),
+        Command::Figure1Data(a) => {
+            write_output(a.out.as_deref(), &crate::plot::figure1_csv(a.rows, a.seed))
+        }
     }
 }
 
@@ -256,7 +290,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
+pub(crate) fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
     match out {
         Some(p) => write_atomic(p, text.as_bytes()),
         None => {
@@ -505,7 +539,7 @@ pub fn read_model(path: &Path) -> Result<maf_core::blob::AlignedBlob> {
     Ok(aligned)
 }
 
-fn load_view<'a>(
+pub(crate) fn load_view<'a>(
     blob: &'a maf_core::blob::AlignedBlob,
     what: &str,
 ) -> Result<maf_core::MafView<'a>> {
@@ -532,7 +566,10 @@ fn names(list: &str) -> Vec<String> {
 /// Splits a data file into the model's features and context, checking its header
 /// against the column names stored in the model (or, for a blob without them,
 /// the column count, context columns last).
-fn model_split(view: &maf_core::MafView<'_>, table: &data::Table) -> Result<data::Split> {
+pub(crate) fn model_split(
+    view: &maf_core::MafView<'_>,
+    table: &data::Table,
+) -> Result<data::Split> {
     let shape = view.shape();
     let meta = view.header().metadata;
     if let (Some(cols), Some(ctx)) = (
@@ -625,7 +662,7 @@ fn core_log_probs_f32(
     Ok(out)
 }
 
-fn read_labels(path: &Path, rows: usize) -> Result<Vec<bool>> {
+pub(crate) fn read_labels(path: &Path, rows: usize) -> Result<Vec<bool>> {
     let t = data::read_csv(path)?;
     let Some(j) = t.header.iter().position(|h| h == "anomaly") else {
         return Err(Error::ColumnMismatch {

@@ -4,8 +4,9 @@
 //! The pipeline: [`data`] reads and validates CSV files; [`hyper`] checks the
 //! settings once; [`model`] is the flow with hand-written gradients; [`train`] runs
 //! Adam with early stopping; [`export`] packs the weights into the blob order of
-//! `docs/blob-format.md`; [`metrics`] computes the numbers `eval` reports; [`cli`]
-//! is the command-line front end.
+//! `docs/blob-format.md`; [`metrics`] computes the numbers `eval` reports; [`report`]
+//! and [`plot`] make the result table and the pictures; [`cli`] is the
+//! command-line front end.
 
 pub mod cli;
 pub mod data;
@@ -14,6 +15,8 @@ pub mod export;
 pub mod hyper;
 pub mod metrics;
 pub mod model;
+pub mod plot;
+pub mod report;
 pub mod train;
 
 pub use error::{Error, Result};

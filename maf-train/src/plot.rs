@@ -1,0 +1,438 @@
+//! `maf-train plot`: pictures of a two-dimensional model — the learned density as
+//! a heat map with the data on top, and the data mapped to the base space
+//! `u = f⁻¹(x)` next to the standard normal it should follow (the diagnostic of
+//! Figure 1 in Papamakarios et al. 2017) — and the seeded generator of that
+//! figure's data set.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::error::{Error, Result};
+use crate::report::write_svg;
+
+/// Cells per side of the density grid.
+const GRID: usize = 140;
+/// At most this many data points are drawn (an even subsample of the rows).
+const MAX_POINTS: usize = 1500;
+
+/// `maf-train plot` (see `maf-train plot --help`).
+#[derive(Debug, clap::Args)]
+pub struct PlotArgs {
+    /// A two-dimensional model blob (D=2, no context).
+    #[arg(long, value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Data to draw (headered CSV with the model's two columns), e.g. the
+    /// training or test data.
+    #[arg(long, value_name = "DATA.csv")]
+    pub data: PathBuf,
+    /// Directory for `density.svg` and `base_space.svg` (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+}
+
+/// `maf-train figure1-data` (hidden): the Figure 1 data set as CSV.
+#[derive(Debug, clap::Args)]
+pub struct Figure1Args {
+    /// Number of rows.
+    #[arg(long, default_value_t = 5000)]
+    pub rows: usize,
+    /// Seed of the generator (same seed, same file).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output CSV; standard output if absent.
+    #[arg(long, value_name = "OUT.csv")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `maf-train plot`: writes the two plots and prints their paths.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for a model that is not 2-D; bad model or data files.
+pub fn run(a: &PlotArgs) -> Result<()> {
+    let blob = crate::cli::read_model(&a.model)?;
+    let view = crate::cli::load_view(&blob, &a.model.display().to_string())?;
+    check_2d(view.shape(), &a.model)?;
+    let table = crate::data::read_csv(&a.data)?;
+    let split = crate::cli::model_split(&view, &table)?;
+    std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
+    let [density, base] = plot_paths(&a.out_dir);
+    let name = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let layers = view.shape().layers;
+    density_plot(
+        &density,
+        &view,
+        &split.x,
+        &split.x_names,
+        &format!(
+            "Density of {name} ({layers} MADE{})",
+            if layers == 1 { "" } else { "s" }
+        ),
+    )?;
+    base_space_plot(
+        &base,
+        &view,
+        &split.x,
+        &format!("Data in the base space of {name}: should look N(0, I)"),
+    )?;
+    crate::cli::write_output(
+        None,
+        &format!(
+            "{}  model density p(x) with the data\n{}  data mapped to the base space u = f^-1(x)\n",
+            density.display(),
+            base.display()
+        ),
+    )
+}
+
+/// The data set of the paper's Figure 1: `x2 ~ N(0, 2²)`, `x1 ~ N(x2²/4, 1)`, as a
+/// headered CSV (`x1,x2`), `rows` rows drawn with a seeded generator (same seed,
+/// same file).
+pub fn figure1_csv(rows: usize, seed: u64) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = String::with_capacity(24 * rows + 8);
+    out.push_str("x1,x2\n");
+    for _ in 0..rows {
+        let z2: f64 = StandardNormal.sample(&mut rng);
+        let z1: f64 = StandardNormal.sample(&mut rng);
+        let x2 = 2.0 * z2;
+        let x1 = x2 * x2 / 4.0 + z1;
+        let _ = writeln!(out, "{x1:.6},{x2:.6}");
+    }
+    out
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other(format!("drawing the plot: {e}")),
+    )
+}
+
+/// Checks that a model can be plotted: two features, no context.
+///
+/// # Errors
+/// [`Error::InvalidParam`] naming the model's shape otherwise.
+pub fn check_2d(shape: maf_core::Shape, model: &Path) -> Result<()> {
+    if shape.dim == 2 && shape.context == 0 {
+        return Ok(());
+    }
+    Err(Error::InvalidParam {
+        name: "model",
+        message: format!(
+            "{} has D={} features{}; `plot` draws two-dimensional unconditional models \
+             only (D=2, no context). For a model of other shapes use `maf-train report` \
+             (log-density histogram, ROC) or `eval`",
+            model.display(),
+            shape.dim,
+            if shape.context > 0 {
+                format!(" and {} context columns", shape.context)
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
+/// Indices of an even subsample of at most `max` of `n` rows.
+fn subsample(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        (0..n).collect()
+    } else {
+        (0..max).map(|i| i * n / max).collect()
+    }
+}
+
+/// The plot files `plot` writes into a directory.
+pub fn plot_paths(dir: &Path) -> [PathBuf; 2] {
+    [dir.join("density.svg"), dir.join("base_space.svg")]
+}
+
+/// Heat map of the model's density `p(x)` over the data's range (linear colour
+/// scale, viridis), with the data points on top.
+///
+/// # Errors
+/// [`Error::Model`] if `maf-core` refuses a grid point, [`Error::Io`] writing.
+pub fn density_plot(
+    path: &Path,
+    view: &maf_core::MafView<'_>,
+    x: &Array2<f64>,
+    names: &[String],
+    title: &str,
+) -> Result<()> {
+    let col = |j: usize| x.column(j).to_vec();
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = 0.08 * (hi - lo).max(1e-6);
+        (lo - pad, hi + pad)
+    };
+    let (x0, x1) = range(&col(0));
+    let (y0, y1) = range(&col(1));
+    let (dx, dy) = ((x1 - x0) / GRID as f64, (y1 - y0) / GRID as f64);
+    let mut scratch = vec![0.0f32; view.shape().scratch_len()];
+    let mut dens = vec![0.0f64; GRID * GRID];
+    for iy in 0..GRID {
+        for ix in 0..GRID {
+            let p = [
+                (x0 + (ix as f64 + 0.5) * dx) as f32,
+                (y0 + (iy as f64 + 0.5) * dy) as f32,
+            ];
+            dens[iy * GRID + ix] = match view.log_prob(&p, &[], &mut scratch) {
+                Ok(lp) => f64::from(lp).exp(),
+                Err(maf_core::Error::Overflow) => 0.0,
+                Err(e) => {
+                    return Err(Error::Model {
+                        context: format!("density at ({}, {})", p[0], p[1]),
+                        message: e.to_string(),
+                    });
+                }
+            };
+        }
+    }
+    let pmax = dens
+        .iter()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    // Quantised colour levels; runs of equal level along a row become one rectangle
+    // (keeps the SVG small).
+    let level = |p: f64| ((p / pmax).clamp(0.0, 1.0) * 63.0).round() as u8;
+    let colour = |l: u8| ViridisRGB::get_color_normalized(f64::from(l), 0.0, 63.0);
+    let pts = subsample(x.nrows(), MAX_POINTS);
+    write_svg(path, (760, 700), |root| {
+        let e = |v| plot_err(path, v);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", 13))
+            .disable_mesh()
+            .x_desc(names.first().map_or("x1", String::as_str))
+            .y_desc(names.get(1).map_or("x2", String::as_str))
+            .draw()
+            .map_err(e)?;
+        let mut rects = Vec::new();
+        for iy in 0..GRID {
+            let mut ix = 0;
+            while ix < GRID {
+                let l = level(dens[iy * GRID + ix]);
+                let mut j = ix + 1;
+                while j < GRID && level(dens[iy * GRID + j]) == l {
+                    j += 1;
+                }
+                rects.push(Rectangle::new(
+                    [
+                        (x0 + ix as f64 * dx, y0 + iy as f64 * dy),
+                        (x0 + j as f64 * dx, y0 + (iy + 1) as f64 * dy),
+                    ],
+                    colour(l).filled(),
+                ));
+                ix = j;
+            }
+        }
+        chart.draw_series(rects).map_err(e)?;
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&r| Circle::new((x[[r, 0]], x[[r, 1]]), 2, WHITE.mix(0.55).filled())),
+            )
+            .map_err(e)?
+            .label(format!("data ({} of {} rows)", pts.len(), x.nrows()))
+            .legend(|(x, y)| Circle::new((x + 9, y), 3, BLACK.filled()));
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0, y0), (x0, y0)],
+                colour(63).filled(),
+            )))
+            .map_err(e)?
+            .label(format!(
+                "model density p(x), linear colour scale (max {pmax:.3})"
+            ))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 18, y + 6)], colour(40).filled())
+            });
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    })
+}
+
+/// Mass of a 2-D standard normal within radius `r`: `1 - exp(-r²/2)`.
+fn mass_within(r: f64) -> f64 {
+    1.0 - (-r * r / 2.0).exp()
+}
+
+/// The data mapped to the base space, `u = f⁻¹(x)`, as a scatter with the circles
+/// of radius 1, 2, 3 of the standard normal reference and, in the legend, the
+/// fraction of points inside each next to what N(0, I) puts there. A good fit
+/// looks like a round, centred cloud.
+///
+/// # Errors
+/// [`Error::Model`] if `maf-core` refuses a row, [`Error::Io`] writing.
+pub fn base_space_plot(
+    path: &Path,
+    view: &maf_core::MafView<'_>,
+    x: &Array2<f64>,
+    title: &str,
+) -> Result<()> {
+    let mut scratch = vec![0.0f32; view.shape().scratch_len()];
+    let mut us = Vec::with_capacity(x.nrows());
+    for r in 0..x.nrows() {
+        let xr = [x[[r, 0]] as f32, x[[r, 1]] as f32];
+        let mut u = [0.0f32; 2];
+        match view.inverse(&xr, &[], &mut u, &mut scratch) {
+            Ok(_) | Err(maf_core::Error::Overflow) => {}
+            Err(e) => {
+                return Err(Error::Model {
+                    context: format!("data row {}", r + 1),
+                    message: e.to_string(),
+                });
+            }
+        }
+        if u.iter().all(|v| v.is_finite()) {
+            us.push((f64::from(u[0]), f64::from(u[1])));
+        }
+    }
+    let n = us.len().max(1) as f64;
+    let inside = |r: f64| us.iter().filter(|(a, b)| a * a + b * b <= r * r).count() as f64 / n;
+    let lim = 4.5;
+    let outside = us
+        .iter()
+        .filter(|(a, b)| a.abs() > lim || b.abs() > lim)
+        .count();
+    let pts = subsample(us.len(), MAX_POINTS);
+    write_svg(path, (700, 720), |root| {
+        let e = |v| plot_err(path, v);
+        let (main, foot) = root.split_vertically(690);
+        if outside > 0 {
+            foot.draw(&Text::new(
+                format!("{outside} points outside the plotted square are not shown"),
+                (60, 5),
+                ("sans-serif", 14).into_font().color(&BLACK.mix(0.7)),
+            ))
+            .map_err(e)?;
+        }
+        let mut chart = ChartBuilder::on(&main)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-lim..lim, -lim..lim)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", 13))
+            .light_line_style(WHITE.mix(0.0))
+            .x_desc("u1")
+            .y_desc("u2")
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&i| us[i])
+                    .filter(|(a, b)| a.abs() <= lim && b.abs() <= lim)
+                    .map(|p| Circle::new(p, 2, RGBColor(31, 119, 180).mix(0.5).filled())),
+            )
+            .map_err(e)?
+            .label(format!(
+                "data mapped to u = f⁻¹(x) ({} of {} rows)",
+                pts.len(),
+                us.len()
+            ))
+            .legend(|(x, y)| Circle::new((x + 9, y), 3, RGBColor(31, 119, 180).filled()));
+        for r in [1.0f64, 2.0, 3.0] {
+            let circle: Vec<(f64, f64)> = (0..=120)
+                .map(|k| {
+                    let t = k as f64 / 120.0 * std::f64::consts::TAU;
+                    (r * t.cos(), r * t.sin())
+                })
+                .collect();
+            let colour = RGBColor(214, 39, 40);
+            chart
+                .draw_series(DashedLineSeries::new(circle, 6, 4, colour.stroke_width(2)))
+                .map_err(e)?
+                .label(format!(
+                    "r = {r}: {:.1}% of points inside, N(0, I) {:.1}%",
+                    100.0 * inside(r),
+                    100.0 * mass_within(r)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(e)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figure1_data_is_seeded_and_has_the_right_moments() {
+        let a = figure1_csv(20_000, 3);
+        assert_eq!(a, figure1_csv(20_000, 3));
+        assert_ne!(a, figure1_csv(20_000, 4));
+        let rows: Vec<(f64, f64)> = a
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(','))
+            .filter_map(|(p, q)| Some((p.parse().ok()?, q.parse().ok()?)))
+            .collect();
+        assert_eq!(rows.len(), 20_000);
+        let n = rows.len() as f64;
+        let m2 = rows.iter().map(|r| r.1).sum::<f64>() / n;
+        let v2 = rows.iter().map(|r| r.1 * r.1).sum::<f64>() / n;
+        // x1 - x2²/4 is standard normal.
+        let r1: Vec<f64> = rows.iter().map(|r| r.0 - r.1 * r.1 / 4.0).collect();
+        let m1 = r1.iter().sum::<f64>() / n;
+        let v1 = r1.iter().map(|v| v * v).sum::<f64>() / n;
+        assert!(m2.abs() < 0.05 && (v2 - 4.0).abs() < 0.15, "{m2} {v2}");
+        assert!(m1.abs() < 0.03 && (v1 - 1.0).abs() < 0.05, "{m1} {v1}");
+    }
+
+    #[test]
+    fn subsample_is_even_and_bounded() {
+        assert_eq!(subsample(3, 10), vec![0, 1, 2]);
+        assert_eq!(subsample(10, 5), vec![0, 2, 4, 6, 8]);
+    }
+
+    #[test]
+    fn standard_normal_mass_within_radius() {
+        assert!((mass_within(1.0) - 0.3935).abs() < 1e-4);
+        assert!((mass_within(2.0) - 0.8647).abs() < 1e-4);
+        assert!((mass_within(3.0) - 0.9889).abs() < 1e-4);
+    }
+}
