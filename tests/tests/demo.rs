@@ -2,7 +2,8 @@
 //! on the bundled BasicMotions data, scores the test set on the host and on the
 //! emulated Cortex-M4F (QEMU), prints the result table with every row, writes
 //! well-formed SVG plots, and the device's scores equal the host's bit for bit.
-//! And `maf-train report` fails when the device differs by a single ulp.
+//! And `maf-train report` fails when the device differs by a single ulp; `maf-train
+//! plot` draws a 2-D model (the paper's Figure 1 data) and refuses other shapes.
 //!
 //! Needs `qemu-system-arm`: without it the test **fails**, saying what to install.
 
@@ -211,4 +212,71 @@ fn report_fails_when_the_device_differs_by_one_ulp() {
         "{}",
         bad.stderr
     );
+}
+
+#[test]
+fn plot_draws_a_2d_model_and_refuses_others() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let s = |p: &Path| p.to_str().expect("temporary paths are UTF-8").to_owned();
+    let (train, model, out) = (dir.join("f1.csv"), dir.join("f1.maf"), dir.join("plots"));
+    // The paper's Figure 1 data (seeded), a small MAF, its two plots.
+    maf_train_ok(&[
+        "figure1-data",
+        "--rows",
+        "1000",
+        "--seed",
+        "5",
+        "--out",
+        &s(&train),
+    ]);
+    maf_train_ok(&[
+        "fit",
+        "--data",
+        &s(&train),
+        "--out",
+        &s(&model),
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--max-epochs",
+        "10",
+        "--quiet",
+    ]);
+    let r = maf_train_ok(&[
+        "plot",
+        "--model",
+        &s(&model),
+        "--data",
+        &s(&train),
+        "--out-dir",
+        &s(&out),
+    ]);
+    for name in ["density.svg", "base_space.svg"] {
+        let p = out.join(name);
+        assert!(r.stdout.contains(&s(&p)), "{name} not named:\n{}", r.stdout);
+        check_svg(&p);
+    }
+    // A 6-D model: a one-line error naming its dimension, nothing written.
+    let bad_out = dir.join("none");
+    let bad = run(
+        Command::new(maf_train()).args([
+            "plot",
+            "--model",
+            &s(&example_model()),
+            "--data",
+            &s(&data("basicmotions_test.csv")),
+            "--out-dir",
+            &s(&bad_out),
+        ]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(bad.code(), Some(1), "{bad:?}");
+    assert!(
+        bad.stderr.contains("D=6") && bad.stderr.contains("two-dimensional"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad_out.exists());
 }
