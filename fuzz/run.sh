@@ -16,8 +16,17 @@ mkdir -p corpus/blob_bytes corpus/blob_mutations corpus/csv_reader
 cp ../maf-core/tests/golden/*.maf corpus/blob_bytes/
 for f in ../data/*.csv; do head -c 2000 "$f" > "corpus/csv_reader/$(basename "$f")"; done
 
+status=0
 for t in "${targets[@]}"; do
     echo "== $t: ${secs}s"
-    cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -print_final_stats=1 2>&1 \
-        | grep -E "^(stat::number_of_executed_units|Done|==[0-9]+== ERROR|SUMMARY)" || true
+    log="$(mktemp)"
+    if cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+        grep -E "^(stat::number_of_executed_units|Done)" "$log"
+    else
+        # A crash (its input is saved under artifacts/) or a build failure.
+        tail -n 30 "$log"
+        status=1
+    fi
+    rm -f "$log"
 done
+exit $status

@@ -8,7 +8,10 @@
 use maf_core::Shape;
 
 fn main() {
-    let dim: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let dim: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(8);
     println!("D = {dim}, unconditional, batch norm on");
     println!(
         "{:>3} {:>5} {:>2} | {:>9} {:>10} {:>9} | {:>8} {:>11}",

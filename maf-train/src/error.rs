@@ -28,7 +28,9 @@ pub enum Error {
         what: &'static str,
     },
     /// Fewer training rows than one minibatch.
-    #[error("{path}: {rows} training rows, fewer than the batch size {batch_size}; lower --batch-size or give more data")]
+    #[error(
+        "{path}: {rows} training rows, fewer than the batch size {batch_size}; lower --batch-size or give more data"
+    )]
     TooFewRows {
         /// The training file.
         path: PathBuf,
@@ -64,7 +66,9 @@ pub enum Error {
         value: String,
     },
     /// A cell is NaN or infinite.
-    #[error("{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)")]
+    #[error(
+        "{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)"
+    )]
     NotFinite {
         /// The file.
         path: PathBuf,
