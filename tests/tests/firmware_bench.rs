@@ -1,0 +1,187 @@
+//! The benchmark firmware (`firmware-example/src/bin/bench.rs`) under QEMU, on the
+//! seeded random reference blob (D=8, H=64, K=1, L=5): the packed kernel must beat
+//! the dense baseline, the two must agree within 1e-4, and the instruction counts
+//! must stay within generous regression bounds. A blob of other shapes is refused.
+//! `scripts/bench-device.sh` prints the full table (README "Benchmark").
+// Tests state their expectations with expect().
+#![allow(clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use maf_core::blob::{self, Header};
+use maf_core::{Activation, Shape};
+use maf_tests::{
+    Run, assert_success, example_model, firmware_cargo, firmware_dir, require_qemu, run, tempdir,
+    workspace,
+};
+
+const SHAPE: Shape = Shape {
+    dim: 8,
+    context: 0,
+    hidden: 64,
+    hidden_layers: 1,
+    layers: 5,
+    batch_norm: true,
+};
+
+/// A 64-bit LCG (the one of `maf-core/examples/bench_blobs.rs`).
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}
+
+/// `random.maf` of `bench_blobs`: seeded weights in ±0.2, unit scales.
+fn random_blob() -> Vec<u8> {
+    let mut rng = Lcg(42);
+    let mut w: Vec<f32> = (0..SHAPE.weight_count())
+        .map(|_| rng.uniform(-0.2, 0.2))
+        .collect();
+    let d = SHAPE.dim;
+    w[..d].fill(0.0);
+    w[d..2 * d].fill(1.0);
+    for l in 0..SHAPE.layers {
+        let bn = SHAPE.batch_norm_offset(l);
+        w[bn..bn + d].fill(1.0);
+        w[bn + d..bn + 2 * d].fill(0.0);
+    }
+    let header = Header {
+        shape: SHAPE,
+        activation: Activation::Relu,
+        threshold: Some(-20.0),
+        metadata: "bench: reference shape, seeded random weights (seed 42), relu",
+    };
+    blob::write(&header, &w).expect("valid blob")
+}
+
+/// Serialises build-and-copy between the tests of this file (one target directory).
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// Builds the `bench` binary and copies its ELF into `dir`.
+fn build_bench(model: &Path, dir: &Path) -> PathBuf {
+    require_qemu();
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let r = run(
+        firmware_cargo(model).args(["build", "--release", "--bin", "bench"]),
+        Duration::from_secs(1800),
+    );
+    assert_success("cargo build --release --bin bench (firmware-example)", &r);
+    let elf = dir.join("bench");
+    fs::copy(
+        firmware_dir().join("target/thumbv7em-none-eabihf/release/bench"),
+        &elf,
+    )
+    .expect("copying the bench ELF");
+    elf
+}
+
+fn run_bench(elf: &Path, model: &Path) -> Run {
+    run(
+        Command::new(firmware_dir().join("qemu-run.sh"))
+            .arg(elf)
+            .env("MAF_MODEL", model)
+            .current_dir(workspace()),
+        Duration::from_secs(300),
+    )
+}
+
+/// The value of `key=` on the output line starting with `bench RECORD`.
+fn field<T: std::str::FromStr>(stdout: &str, record: &str, key: &str) -> T {
+    let prefix = format!("bench {record} ");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
+    let value = line
+        .split(' ')
+        .find_map(|t| t.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}={value:?} does not parse"))
+}
+
+#[test]
+fn packed_kernel_beats_the_dense_baseline_on_the_reference_shape() {
+    let tmp = tempdir();
+    let model = tmp.path().join("random.maf");
+    let bytes = random_blob();
+    fs::write(&model, &bytes).expect("writable");
+    let elf = build_bench(&model, tmp.path());
+
+    let r = run_bench(&elf, &model);
+    println!("{}", r.stdout);
+    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
+    let out = r.stdout.as_str();
+
+    assert_eq!(field::<usize>(out, "model", "blob_bytes"), bytes.len());
+    assert_eq!(field::<usize>(out, "inputs", "vectors"), 256);
+
+    // Agreement of the dense baseline with maf-core.
+    let err: f32 = field(out, "agree", "max_rel_err");
+    assert!(err <= 1e-4, "max relative error {err}");
+    assert_eq!(field::<u32>(out, "agree", "failures"), 0);
+    assert!(out.contains("tol=1e-4 failures=0 ok"), "{out}");
+
+    // The packed kernel does half the MACs and must be faster.
+    let macs: u64 = field(out, "packed", "macs");
+    let dense_macs: u64 = field(out, "dense", "macs");
+    assert_eq!(macs, SHAPE.macs() as u64);
+    assert_eq!(dense_macs, SHAPE.dense_macs() as u64);
+    let packed: u64 = field(out, "packed", "instr_mean");
+    let dense: u64 = field(out, "dense", "instr_mean");
+    assert!(
+        packed < dense,
+        "packed {packed} instructions, dense {dense}: the packed kernel must win"
+    );
+
+    // Regression bounds, generous (measured: packed 15.9k = 4.1 per MAC with half
+    // the units active, dense 26.0k = 3.4 per MAC).
+    assert!(packed > macs && packed < 6 * macs, "packed {packed}");
+    assert!(
+        dense > dense_macs && dense < 6 * dense_macs,
+        "dense {dense}"
+    );
+    let (min, max): (u64, u64) = (
+        field(out, "packed", "instr_min"),
+        field(out, "packed", "instr_max"),
+    );
+    assert!(min <= packed && packed <= max, "{min} {packed} {max}");
+
+    // RAM: the activations of Maf::RAM_BYTES, and a small stack in all.
+    assert_eq!(
+        field::<usize>(out, "packed", "activations_bytes"),
+        SHAPE.ram_bytes()
+    );
+    let stack: usize = field(out, "packed", "stack_bytes");
+    assert!(
+        stack >= SHAPE.ram_bytes() && stack < 2048,
+        "packed stack {stack}"
+    );
+}
+
+#[test]
+fn bench_refuses_a_blob_of_other_shapes() {
+    let tmp = tempdir();
+    let elf = build_bench(&example_model(), tmp.path());
+    // The bundled model is D=6: not the reference shape.
+    let r = run_bench(&elf, &example_model());
+    assert_eq!(r.code(), Some(1), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("the bench firmware measures the reference shape D=8 C=0 H=64 K=1 L=5")
+            && r.stderr.contains("D=6"),
+        "{}",
+        r.stderr
+    );
+}
