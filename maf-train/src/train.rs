@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::hyper::CheckedFitParams;
-use crate::model::{Arch, BnStats, Masks, Params};
+use crate::model::{Arch, BnStats, Masks, Params, Real};
 
 /// How many times training restarts from the best weights with a halved learning
 /// rate after a non-finite loss before it gives up.
@@ -36,8 +36,13 @@ pub struct EpochReport {
     /// Mean training loss over the epoch (negative log-likelihood, standardised
     /// units, minibatch batch norm).
     pub train_loss: f64,
-    /// Mean validation log-likelihood in raw data units (non-finite if diverged).
+    /// The early-stopping score: mean validation log-likelihood in raw data units
+    /// over the validation rows above the anomaly quantile (the lowest
+    /// `anomaly_quantile` fraction left out, see [`trimmed_mean_low`]); non-finite
+    /// if diverged.
     pub valid_ll: f64,
+    /// Plain mean validation log-likelihood over all rows (raw units).
+    pub valid_mean_ll: f64,
     /// Best validation log-likelihood so far.
     pub best_ll: f64,
     /// Epoch of the best so far.
@@ -63,8 +68,10 @@ pub struct Fitted {
     pub epochs: usize,
     /// Epoch whose weights were kept (1-based).
     pub best_epoch: usize,
-    /// Their validation log-likelihood (raw units).
+    /// Their early-stopping score (raw units; see [`EpochReport::valid_ll`]).
     pub valid_ll: f64,
+    /// Their plain mean validation log-likelihood over all rows (raw units).
+    pub valid_mean_ll: f64,
     /// How many divergences were recovered from.
     pub recoveries: usize,
     /// Wall time of training.
@@ -82,8 +89,20 @@ pub fn mean_log_likelihood(
     c: ArrayView2<'_, f64>,
     log_jacobian: f64,
 ) -> f64 {
+    let lls = log_likelihoods(params, stats, x, c, log_jacobian);
+    lls.iter().sum::<f64>() / lls.len().max(1) as f64
+}
+
+/// Per-row raw-unit log-likelihoods (see [`mean_log_likelihood`]), computed in `F`.
+pub fn log_likelihoods<F: Real>(
+    params: &Params<F>,
+    stats: &BnStats,
+    x: ArrayView2<'_, F>,
+    c: ArrayView2<'_, F>,
+    log_jacobian: f64,
+) -> Vec<f64> {
     let n = x.nrows();
-    let mut sum = 0.0;
+    let mut out = Vec::with_capacity(n);
     let chunk = 4096;
     let mut start = 0;
     while start < n {
@@ -93,10 +112,23 @@ pub fn mean_log_likelihood(
             c.slice_axis(Axis(0), (start..end).into()),
             Some(stats),
         );
-        sum += lp.sum();
+        out.extend(lp.iter().map(|&v| v.f64() + log_jacobian));
         start = end;
     }
-    sum / n.max(1) as f64 + log_jacobian
+    out
+}
+
+/// Mean of the values after dropping the lowest `frac` of them (NaN counts as
+/// lowest): a validation score that a few far-out rows cannot dominate.
+pub fn trimmed_mean_low(v: &[f64], frac: f64) -> f64 {
+    let mut s: Vec<f64> = v
+        .iter()
+        .map(|&x| if x.is_nan() { f64::NEG_INFINITY } else { x })
+        .collect();
+    s.sort_by(f64::total_cmp);
+    let drop = ((s.len() as f64 * frac).floor() as usize).min(s.len().saturating_sub(1));
+    let kept = &s[drop..];
+    kept.iter().sum::<f64>() / kept.len().max(1) as f64
 }
 
 struct Adam {
@@ -358,9 +390,6 @@ pub fn fit(
         });
     }
     let start = Instant::now();
-    // Whole-set statistics and validation run in f64.
-    let (tx64, tc64) = (train.x.mapv(f64::from), train.c.mapv(f64::from));
-    let (vx64, vc64) = (valid.x.mapv(f64::from), valid.c.mapv(f64::from));
     let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
     let masks = Masks::<f32>::new(&arch);
     let mut params = Params::<f32>::init(arch, &masks, &mut rng);
@@ -369,7 +398,7 @@ pub fn fit(
     let mut lr = hp.learning_rate;
     let mut order: Vec<usize> = (0..n).collect();
     let batches = even_batches(n, hp.batch_size.min(n));
-    let mut best: Option<(Params<f32>, BnStats, f64, usize)> = None;
+    let mut best: Option<(Params<f32>, BnStats, f64, usize, f64)> = None;
     let mut stale = 0;
     let mut recoveries = 0;
     let mut epoch = 0;
@@ -398,10 +427,15 @@ pub fn fit(
             |l| (l, None),
         );
         let train_loss = loss_sum / n as f64;
+        let mut valid_mean = f64::NAN;
         let (valid_ll, stats) = if diverged.is_none() && params.all_finite() {
-            let p64 = params.cast::<f64>();
-            let stats = p64.bn_stats(tx64.view(), tc64.view());
-            let ll = mean_log_likelihood(&p64, &stats, vx64.view(), vc64.view(), log_jacobian);
+            // Per-epoch whole-set statistics and validation run in f32 like
+            // training (rows that overflow count as the lowest and are trimmed);
+            // the kept weights' statistics are recomputed in f64 at the end.
+            let stats = params.bn_stats(train.x, train.c);
+            let lls = log_likelihoods(&params, &stats, valid.x, valid.c, log_jacobian);
+            valid_mean = lls.iter().sum::<f64>() / lls.len() as f64;
+            let ll = trimmed_mean_low(&lls, hp.anomaly_quantile);
             // A validation row far outside the training range can overflow even
             // f64 (NaN or -inf): that epoch is simply not an improvement. Only a
             // non-finite training loss or weights count as divergence.
@@ -434,7 +468,7 @@ pub fn fit(
             ));
         } else if let Some(stats) = stats {
             if valid_ll.is_finite() && best.as_ref().is_none_or(|b| valid_ll > b.2) {
-                best = Some((params.clone(), stats, valid_ll, epoch));
+                best = Some((params.clone(), stats, valid_ll, epoch, valid_mean));
                 stale = 0;
             } else {
                 stale += 1;
@@ -446,6 +480,7 @@ pub fn fit(
             max_epochs: hp.max_epochs,
             train_loss,
             valid_ll,
+            valid_mean_ll: valid_mean,
             best_ll,
             best_epoch,
             stale,
@@ -454,17 +489,23 @@ pub fn fit(
             recovered,
         });
     }
-    let Some((params, stats, valid_ll, best_epoch)) = best else {
+    let Some((params, _, valid_ll, best_epoch, valid_mean_ll)) = best else {
         return Err(Error::Diverged(format!(
             "no epoch of {epoch} gave a finite validation log-likelihood"
         )));
     };
+    // Whole-set statistics for export in f64 (heavy-tailed rows must not overflow).
+    let stats = params.cast::<f64>().bn_stats(
+        train.x.mapv(f64::from).view(),
+        train.c.mapv(f64::from).view(),
+    );
     Ok(Fitted {
         params,
         stats,
         epochs: epoch,
         best_epoch,
         valid_ll,
+        valid_mean_ll,
         recoveries,
         elapsed: start.elapsed(),
     })
