@@ -22,4 +22,4 @@ mod shape;
 pub use crate::crc::crc32;
 pub use crate::error::{Error, Result};
 pub use crate::model::{Maf, MafView};
-pub use crate::shape::{Activation, Shape};
+pub use crate::shape::{Activation, Shape, tanh};

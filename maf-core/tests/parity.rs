@@ -183,28 +183,28 @@ macro_rules! parity {
 parity! {
     d1_k1_c0: 1 5 3 0 1 => 0x347c22fb02dbd211;
     d1_k2_c2: 1 4 2 2 2 => 0x69c7cbe64333f611;
-    d2_k1_c0: 2 6 3 0 1 => 0x161740fe99176bee;
-    d2_k2_c2: 2 5 3 2 2 => 0x1a4f310f23fc2830;
-    d3_k1_c2: 3 9 3 2 1 => 0xb5b1735f23104af0;
-    d3_k2_c0: 3 7 2 0 2 => 0xa33ddf49c82d58e4;
-    d4_k1_c0: 4 11 3 0 1 => 0x1f10b47ff86d1ec5;
-    d4_k2_c2: 4 7 3 2 2 => 0xb9c2c297c3d636c9;
-    d5_k1_c2: 5 3 3 2 1 => 0xc8f0037f9d86fe61;
-    d5_k2_c0: 5 13 2 0 2 => 0xb9cd994e28f23a8b;
-    d6_k1_c0: 6 17 3 0 1 => 0x8a6812b38bbe7452;
-    d6_k2_c2: 6 9 2 2 2 => 0xfaa50c577b8b830f;
-    d7_k1_c2: 7 20 3 2 1 => 0x19325530ece149a7;
-    d7_k2_c0: 7 4 3 0 2 => 0x86f672a9b6507f28;
-    d8_k1_c0: 8 64 5 0 1 => 0x1cd42d9ace4cb146;
-    d8_k1_c2: 8 19 3 2 1 => 0x906f5b1b6fe6217d;
-    d8_k2_c0: 8 16 2 0 2 => 0x6b19be5c9aaaa644;
-    d9_k1_c0: 9 10 3 0 1 => 0x8edbc551bce129c5;
-    d9_k2_c2: 9 12 2 2 2 => 0xecb82a6e6fd504d0;
-    d10_k1_c2: 10 23 3 2 1 => 0xa946db6e36c9da20;
-    d10_k1_c0: 10 5 3 0 1 => 0x2287950ced1752ee;
-    d10_k2_c0: 10 15 2 0 2 => 0xae3b2f00df8da6ca;
-    d19_k1_c0: 19 40 2 0 1 => 0xaf782d8fb59b49f2;
-    d19_k2_c2: 19 30 2 2 2 => 0xe4de005c216d6553;
+    d2_k1_c0: 2 6 3 0 1 => 0x033f2307d153ba5b;
+    d2_k2_c2: 2 5 3 2 2 => 0xfb7511e8006349cb;
+    d3_k1_c2: 3 9 3 2 1 => 0xcca218bfd1b8695d;
+    d3_k2_c0: 3 7 2 0 2 => 0xa0b2defdbe69bf7d;
+    d4_k1_c0: 4 11 3 0 1 => 0xc88d589d49b11bf5;
+    d4_k2_c2: 4 7 3 2 2 => 0x694ab1ca1523050d;
+    d5_k1_c2: 5 3 3 2 1 => 0x7815edf99c07826e;
+    d5_k2_c0: 5 13 2 0 2 => 0x5959ec1bb71ec7af;
+    d6_k1_c0: 6 17 3 0 1 => 0x430cd5561ed6a860;
+    d6_k2_c2: 6 9 2 2 2 => 0xfbed62f254e19fba;
+    d7_k1_c2: 7 20 3 2 1 => 0xda94d62d7e429a21;
+    d7_k2_c0: 7 4 3 0 2 => 0x9834541a6c79eff7;
+    d8_k1_c0: 8 64 5 0 1 => 0x88d9fdec77c4f23d;
+    d8_k1_c2: 8 19 3 2 1 => 0x6562ed3a33451044;
+    d8_k2_c0: 8 16 2 0 2 => 0x599746618b9b0e2b;
+    d9_k1_c0: 9 10 3 0 1 => 0x1a1cc3a648b80758;
+    d9_k2_c2: 9 12 2 2 2 => 0xa9aeb9be65335dff;
+    d10_k1_c2: 10 23 3 2 1 => 0x3a0d45e05f8a86b5;
+    d10_k1_c0: 10 5 3 0 1 => 0x06bd47be00bd1350;
+    d10_k2_c0: 10 15 2 0 2 => 0x1b8db09ea9dceafd;
+    d19_k1_c0: 19 40 2 0 1 => 0xd8b2705d82fc5549;
+    d19_k2_c2: 19 30 2 2 2 => 0x6d490ceb666b26fe;
 }
 
 /// A ReLU unit that is zero still turns a `-0.0` output bias into `+0.0`
