@@ -86,7 +86,7 @@ fn bench_packed_log_prob(maf: &Model<'_>, x: &[f32; D]) -> Option<f32> {
 fn bench_dense_log_prob(m: &Dense, x: &[f32; D]) -> Option<f32> {
     match m.activation {
         Activation::Relu => dense_forward(m, x, relu, &mut ()),
-        Activation::Tanh => dense_forward(m, x, libm::tanhf, &mut ()),
+        Activation::Tanh => dense_forward(m, x, maf_core::tanh, &mut ()),
     }
 }
 
@@ -446,7 +446,7 @@ fn run() -> u32 {
         let p = bench_packed_log_prob(&maf, x);
         let d = match dense.activation {
             Activation::Relu => dense_forward(&dense, x, relu, &mut active),
-            Activation::Tanh => dense_forward(&dense, x, libm::tanhf, &mut active),
+            Activation::Tanh => dense_forward(&dense, x, maf_core::tanh, &mut active),
         };
         match (p, d) {
             (Some(p), Some(d)) => {
