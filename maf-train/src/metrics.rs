@@ -42,18 +42,15 @@ pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
-/// Area under the precision-recall curve of `scores` (higher = more anomalous),
-/// computed as average precision: `Σ (R_k - R_{k-1}) P_k` over the distinct score
-/// thresholds, from the highest down (scikit-learn's `average_precision_score`).
-/// `None` if there is no anomaly.
-pub fn auprc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    let pos = labels.iter().filter(|&&l| l).count();
-    if pos == 0 {
-        return None;
-    }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
+/// Sweeps a threshold from the highest score down: the cumulative counts
+/// `(true positives, false positives)` after each group of tied scores (`true` =
+/// anomaly, higher score = more anomalous). Rows beyond the shorter slice are
+/// ignored.
+pub fn threshold_sweep(scores: &[f64], labels: &[bool]) -> Vec<(usize, usize)> {
+    let mut idx: Vec<usize> = (0..scores.len().min(labels.len())).collect();
     idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp, mut prev_recall, mut ap) = (0usize, 0usize, 0.0, 0.0);
+    let mut out = Vec::new();
+    let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
@@ -65,11 +62,27 @@ pub fn auprc(scores: &[f64], labels: &[bool]) -> Option<f64> {
             }
             j += 1;
         }
+        out.push((tp, fp));
+        i = j;
+    }
+    out
+}
+
+/// Area under the precision-recall curve of `scores` (higher = more anomalous),
+/// computed as average precision: `Σ (R_k - R_{k-1}) P_k` over the distinct score
+/// thresholds, from the highest down (scikit-learn's `average_precision_score`).
+/// `None` if there is no anomaly.
+pub fn auprc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let pos = labels.iter().filter(|&&l| l).count();
+    if pos == 0 {
+        return None;
+    }
+    let (mut prev_recall, mut ap) = (0.0, 0.0);
+    for (tp, fp) in threshold_sweep(scores, labels) {
         let recall = tp as f64 / pos as f64;
         let precision = tp as f64 / (tp + fp) as f64;
         ap += (recall - prev_recall) * precision;
         prev_recall = recall;
-        i = j;
     }
     Some(ap)
 }

@@ -268,29 +268,20 @@ pub fn instructions_per_inference(log: &str) -> Option<u64> {
 /// `(0, 0)` to `(1, 1)`, one per distinct score (ties move both rates at once).
 /// Empty if either class is empty.
 pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    let labels = labels
+        .get(..scores.len().min(labels.len()))
+        .unwrap_or(labels);
     let pos = labels.iter().filter(|&&l| l).count();
     let neg = labels.len() - pos;
     if pos == 0 || neg == 0 {
         return Vec::new();
     }
-    let mut idx: Vec<usize> = (0..scores.len().min(labels.len())).collect();
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut pts = vec![(0.0, 0.0)];
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j < idx.len() && scores[idx[j]].total_cmp(&scores[idx[i]]).is_eq() {
-            if labels[idx[j]] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            j += 1;
-        }
-        pts.push((fp as f64 / neg as f64, tp as f64 / pos as f64));
-        i = j;
-    }
+    pts.extend(
+        metrics::threshold_sweep(scores, labels)
+            .into_iter()
+            .map(|(tp, fp)| (fp as f64 / neg as f64, tp as f64 / pos as f64)),
+    );
     pts
 }
 
