@@ -249,7 +249,7 @@ fn run_epoch(
     Ok(loss_sum)
 }
 
-/// Result of [`bench`].
+/// Result of [`bench()`].
 #[derive(Clone, Copy, Debug)]
 pub struct BenchResult {
     /// Training rows processed (epochs × rows).
