@@ -289,3 +289,42 @@ pub fn summary(stderr: &str) -> Option<(u64, u64, u64, u64, u64)> {
         _ => None,
     }
 }
+
+/// A 64-bit LCG (the one of `maf-core/examples/bench_blobs.rs`): reproducible
+/// numbers without a dependency.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number, uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}
+
+/// A ReLU blob of `shape` with seeded weights in ±0.2, zero means and unit scales
+/// (standardisation and batch norm): `random.maf` of `bench_blobs` for seed 42.
+pub fn random_blob(shape: maf_core::Shape, seed: u64, metadata: &str) -> Vec<u8> {
+    let mut rng = Lcg(seed);
+    let mut w: Vec<f32> = (0..shape.weight_count())
+        .map(|_| rng.uniform(-0.2, 0.2))
+        .collect();
+    let d = shape.dim;
+    w[..d].fill(0.0); // x_mean
+    w[d..2 * d].fill(1.0); // x_inv_std
+    for l in 0..shape.layers {
+        let bn = shape.batch_norm_offset(l);
+        w[bn..bn + d].fill(1.0);
+        w[bn + d..bn + 2 * d].fill(0.0);
+    }
+    let header = maf_core::blob::Header {
+        shape,
+        activation: maf_core::Activation::Relu,
+        threshold: Some(-20.0),
+        metadata,
+    };
+    maf_core::blob::write(&header, &w).unwrap_or_else(|e| panic!("invalid test blob: {e}"))
+}

@@ -12,8 +12,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use maf_core::blob::{self, Header};
-use maf_core::{Activation, Shape};
+use maf_core::Shape;
 use maf_tests::{
     Run, assert_success, example_model, firmware_cargo, firmware_dir, require_qemu, run, tempdir,
     workspace,
@@ -28,40 +27,13 @@ const SHAPE: Shape = Shape {
     batch_norm: true,
 };
 
-/// A 64-bit LCG (the one of `maf-core/examples/bench_blobs.rs`).
-struct Lcg(u64);
-
-impl Lcg {
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
-    }
-}
-
 /// `random.maf` of `bench_blobs`: seeded weights in ±0.2, unit scales.
 fn random_blob() -> Vec<u8> {
-    let mut rng = Lcg(42);
-    let mut w: Vec<f32> = (0..SHAPE.weight_count())
-        .map(|_| rng.uniform(-0.2, 0.2))
-        .collect();
-    let d = SHAPE.dim;
-    w[..d].fill(0.0);
-    w[d..2 * d].fill(1.0);
-    for l in 0..SHAPE.layers {
-        let bn = SHAPE.batch_norm_offset(l);
-        w[bn..bn + d].fill(1.0);
-        w[bn + d..bn + 2 * d].fill(0.0);
-    }
-    let header = Header {
-        shape: SHAPE,
-        activation: Activation::Relu,
-        threshold: Some(-20.0),
-        metadata: "bench: reference shape, seeded random weights (seed 42), relu",
-    };
-    blob::write(&header, &w).expect("valid blob")
+    maf_tests::random_blob(
+        SHAPE,
+        42,
+        "bench: reference shape, seeded random weights (seed 42), relu",
+    )
 }
 
 /// Serialises build-and-copy between the tests of this file (one target directory).

@@ -9,45 +9,8 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use maf_core::blob::{self, Header};
-use maf_core::{Activation, Shape};
-use maf_tests::{Firmware, csv_subset, data, example_model, summary, tempdir};
-
-/// A 64-bit LCG: reproducible numbers without a dependency.
-struct Lcg(u64);
-
-impl Lcg {
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
-    }
-}
-
-/// A blob of the given shape with small seeded weights, unit scales.
-fn random_blob(shape: Shape, seed: u64) -> Vec<u8> {
-    let mut rng = Lcg(seed);
-    let mut w: Vec<f32> = (0..shape.weight_count())
-        .map(|_| rng.uniform(-0.2, 0.2))
-        .collect();
-    let d = shape.dim;
-    w[..d].fill(0.0); // x_mean
-    w[d..2 * d].fill(1.0); // x_inv_std
-    for l in 0..shape.layers {
-        let bn = shape.batch_norm_offset(l);
-        w[bn..bn + d].fill(1.0);
-        w[bn + d..bn + 2 * d].fill(0.0);
-    }
-    let header = Header {
-        shape,
-        activation: Activation::Relu,
-        threshold: Some(-20.0),
-        metadata: "reference shape, seeded random weights (firmware_measure.rs)",
-    };
-    blob::write(&header, &w).expect("valid blob")
-}
+use maf_core::Shape;
+use maf_tests::{Firmware, Lcg, csv_subset, data, example_model, random_blob, summary, tempdir};
 
 #[test]
 fn instructions_and_stack_for_the_reference_shape() {
@@ -61,7 +24,11 @@ fn instructions_and_stack_for_the_reference_shape() {
         batch_norm: true,
     };
     let model = tmp.path().join("reference.maf");
-    let bytes = random_blob(shape, 42);
+    let bytes = random_blob(
+        shape,
+        42,
+        "reference shape, seeded random weights (firmware_measure.rs)",
+    );
     fs::write(&model, &bytes).expect("writable");
     let mut rng = Lcg(7);
     let mut csv = String::from("x1,x2,x3,x4,x5,x6,x7,x8\n");
