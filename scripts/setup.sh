@@ -16,6 +16,11 @@ rustup show active-toolchain >/dev/null
 if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
     rustup target add thumbv7em-none-eabihf
 fi
+for component in clippy rustfmt; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+        rustup component add "$component"
+    fi
+done
 
 if ! command -v qemu-system-arm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
