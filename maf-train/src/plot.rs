@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
-use crate::report::write_svg;
+use crate::report::{draw_legend, plot_err, write_svg};
 
 /// Cells per side of the density grid.
 const GRID: usize = 140;
@@ -109,13 +109,6 @@ pub fn figure1_csv(rows: usize, seed: u64) -> String {
         let _ = writeln!(out, "{x1:.6},{x2:.6}");
     }
     out
-}
-
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::io(
-        path,
-        std::io::Error::other(format!("drawing the plot: {e}")),
-    )
 }
 
 /// Checks that a model can be plotted: two features, no context.
@@ -267,14 +260,7 @@ pub fn density_plot(
             .legend(move |(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 18, y + 6)], colour(40).filled())
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 14, path)?;
         Ok(())
     })
 }
@@ -384,14 +370,7 @@ pub fn base_space_plot(
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 14, path)?;
         Ok(())
     })
 }

@@ -408,11 +408,33 @@ impl Summary {
     }
 }
 
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+pub(crate) fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(
         path,
         std::io::Error::other(format!("drawing the plot: {e}")),
     )
+}
+
+/// Draws a chart's series labels in the style every plot uses: a translucent
+/// white box with a light border at `position`.
+pub(crate) fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+    path: &Path,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", font_size))
+        .draw()
+        .map_err(|e| plot_err(path, e))
 }
 
 /// Writes an SVG drawn into a string atomically.
@@ -562,14 +584,7 @@ pub fn log_density_plot(
                 .label(format!("threshold {t:.2}: below it = anomaly"))
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 15, path)?;
         Ok(())
     })
 }
@@ -634,14 +649,7 @@ pub fn roc_plot(path: &Path, host: &[ScoreRow], labels: &[bool], summary: &Summa
                 ))
                 .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 15, path)?;
         Ok(())
     })
 }
