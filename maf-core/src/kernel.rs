@@ -25,15 +25,29 @@ pub(crate) struct Layout {
     l2: usize,
     /// Floats of one MADE with its batch norm.
     made: usize,
+    /// Whether the shape is a compile-time constant ([`Maf`](crate::Maf)): then
+    /// the density pass of a one-hidden-layer model keeps its output accumulators
+    /// in registers ([`Regs`]), code that only pays off when every index folds.
+    fixed: bool,
 }
 
 impl Layout {
+    /// The layout of a shape known only at run time.
     pub(crate) const fn new(shape: Shape) -> Self {
         Self {
             shape,
             l1: shape.layer1_len(),
             l2: shape.layer2_len(),
             made: shape.made_len(),
+            fixed: false,
+        }
+    }
+
+    /// The layout of a compile-time shape (built in a `const`).
+    pub(crate) const fn fixed(shape: Shape) -> Self {
+        Self {
+            fixed: true,
+            ..Self::new(shape)
         }
     }
 }
@@ -42,6 +56,12 @@ impl Layout {
 /// so no unit pays for a `match`; [`Activation`] itself implements it for the
 /// paths that dispatch at run time.
 pub(crate) trait Act: Copy {
+    /// Whether the density pass of a fixed-shape model keeps the output
+    /// accumulators in registers ([`Regs`]) with this activation. Measured:
+    /// ReLU gains a quarter of its instructions; tanh, whose polynomial
+    /// constants want the same registers, gains under 1% for the code it adds.
+    const REGS: bool = false;
+
     fn apply(self, a: f32) -> f32;
 
     /// The unit's value `act(a)` for the outputs, or `None` when the outputs may
@@ -65,6 +85,8 @@ impl Act for Activation {
 pub(crate) struct Relu;
 
 impl Act for Relu {
+    const REGS: bool = true;
+
     #[inline(always)]
     fn apply(self, a: f32) -> f32 {
         Activation::Relu.apply(a)
@@ -423,6 +445,126 @@ fn group1_dyn<A: Act>(
     Ok(())
 }
 
+/// The output accumulators `(mu_p, alpha_p)` of a model with `D <= REGS / 2`, one
+/// field each. Fields, unlike the elements of an array, are always addressed by a
+/// constant, so once [`made_density`] is inlined into a [`Maf`](crate::Maf) the
+/// compiler promotes every field to a register for the whole MADE: a
+/// multiply-accumulate is then a weight load and a `vmla`, instead of a load, a
+/// `vmla` and a store of the accumulator.
+#[derive(Clone, Copy)]
+struct Regs(
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+    f32,
+);
+
+/// Accumulators [`Regs`] holds.
+const REGS: usize = 32;
+
+macro_rules! regs_impl {
+    ($($k:tt)*) => {
+        impl Regs {
+            /// The accumulators `acc` (at most [`REGS`]; the rest are 0).
+            #[inline(always)]
+            fn load(acc: &[f32]) -> Self {
+                let mut r = Self(
+                    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                    0.0, 0.0, 0.0, 0.0,
+                );
+                $(if let Some(&a) = acc.get($k) { r.$k = a; })*
+                r
+            }
+
+            /// Writes the accumulators back to `acc`.
+            #[inline(always)]
+            fn store(&self, acc: &mut [f32]) {
+                $(if let Some(a) = acc.get_mut($k) { *a = self.$k; })*
+            }
+
+            /// `acc[from + i] += col[i] * h` for every `i < col.len()`: the
+            /// scatter of one unit, in the same order as [`unit`]'s.
+            #[inline(always)]
+            fn scatter(&mut self, from: usize, col: &[f32], h: f32) {
+                $(
+                    if $k >= from {
+                        if let Some(&w) = col.get($k - from) {
+                            self.$k += w * h;
+                        }
+                    }
+                )*
+            }
+        }
+    };
+}
+regs_impl!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+
+/// [`group1`] with the accumulators in [`Regs`], for a model whose zero units may
+/// be skipped: the same operations in the same order, so the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn group1_regs<const M: usize, A: Act>(
+    act: A,
+    n: usize,
+    l1: &mut Cursor<'_>,
+    out: &mut Cursor<'_>,
+    z: &[f32],
+    cz: &[f32],
+    dim: usize,
+    regs: &mut Regs,
+) -> Result<()> {
+    let row_len = 1 + M + cz.len();
+    let rows = l1.take(n * row_len)?;
+    let tail = 2 * dim.saturating_sub(M);
+    let cols = out.take(n * tail)?;
+    if tail == 0 {
+        return Ok(());
+    }
+    let zs: [f32; M] = *z.first_chunk().ok_or(MALFORMED)?;
+    // See `group1`.
+    let cols = core::hint::black_box(cols)
+        .get(..n * tail)
+        .ok_or(MALFORMED)?;
+    for (row, col) in rows.chunks_exact(row_len).zip(cols.chunks_exact(tail)) {
+        if let Some((&b, w)) = row.split_first() {
+            let (wx, wc) = w.split_at_checked(M).unwrap_or((w, &[]));
+            if let Some(h) = act.feeds(dot(dot(b, wx, &zs), wc, cz), true) {
+                regs.scatter(2 * M, col, h);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The three weight streams of one MADE: first hidden layer, second hidden layer,
 /// and the output columns (after the output biases, which initialise `acc`).
 #[inline(always)]
@@ -452,7 +594,25 @@ fn made_density<A: Act>(
     let shape = lay.shape;
     let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
-    if shape.hidden_layers == 1 {
+    if A::REGS && skip && lay.fixed && shape.hidden_layers == 1 && 2 * shape.dim <= REGS {
+        // As below, with the accumulators in registers (and `skip` a constant).
+        let dm = shape.degrees();
+        let mut regs = Regs::load(acc);
+        macro_rules! groups {
+            ($($d:literal)*) => {
+                $(
+                    if $d <= dm {
+                        let n = shape.units_of_degree($d);
+                        group1_regs::<$d, A>(
+                            act, n, &mut l1, &mut out, z, cz, shape.dim, &mut regs,
+                        )?;
+                    }
+                )*
+            };
+        }
+        groups!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        regs.store(acc);
+    } else if shape.hidden_layers == 1 {
         // Each unit goes straight into the outputs: no hidden vector is stored.
         let dm = shape.degrees();
         macro_rules! groups {
@@ -590,11 +750,11 @@ fn to_base_with<A: Act>(
     {
         let odd = layer % 2 == 1;
         if odd {
-            w.s.reverse();
+            reverse(w.s);
         }
         sum_alpha += made_density(lay, act, skip, made, w)?;
         if odd {
-            w.u.reverse();
+            reverse(w.u);
         }
         if shape.batch_norm {
             let bn = made.get(made_len - 2 * shape.dim..).unwrap_or_default();
@@ -607,6 +767,18 @@ fn to_base_with<A: Act>(
         }
     }
     Ok(sum_alpha)
+}
+
+/// Reverses `v` in place: [`slice::reverse`], written as the plain swap loop
+/// that the compiler turns into a few moves for a constant length (for `D = 8`,
+/// `slice::reverse` compiled to over a kilobyte of general-length code per call
+/// site).
+#[inline(always)]
+fn reverse(v: &mut [f32]) {
+    let (front, back) = v.split_at_mut(v.len() / 2);
+    for (a, b) in front.iter_mut().zip(back.iter_mut().rev()) {
+        core::mem::swap(a, b);
+    }
 }
 
 /// `-0.5 Σ u² - (D/2) ln 2π`: the standard normal log density.
@@ -679,11 +851,11 @@ pub(crate) fn from_base(
         }
         let odd = layer % 2 == 1;
         if odd {
-            w.u.reverse();
+            reverse(w.u);
         }
         made_sample(lay, act, made, w)?;
         if odd {
-            w.s.reverse();
+            reverse(w.s);
         }
     }
     for (((xi, &s), &m), &k) in x.iter_mut().zip(w.s.iter()).zip(sec.x_mean).zip(sec.x_inv) {

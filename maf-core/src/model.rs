@@ -267,7 +267,7 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
     const LAYOUTS: [Layout; 2] = [Self::layout_of(false), Self::layout_of(true)];
 
     const fn layout_of(batch_norm: bool) -> Layout {
-        Layout::new(Shape {
+        Layout::fixed(Shape {
             dim: D,
             context: C,
             hidden: H,
