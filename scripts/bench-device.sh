@@ -94,6 +94,16 @@ say "building firmware-example --bin bench (release)"
 )
 elf="$ws/firmware-example/target/thumbv7em-none-eabihf/release/bench"
 cp "$elf" "$out/bench.elf"
+# The same with maf-core's `tanh` feature off: the code a ReLU-only firmware
+# carries (its .text is reported too; the runs below use bench.elf).
+say "building firmware-example --bin bench (release, --no-default-features --features relu)"
+(
+    cd firmware-example
+    env -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
+        MAF_MODEL="$out/random.maf" cargo build -q --release --locked --bin bench \
+        --no-default-features --features relu >&2
+)
+cp "$elf" "$out/bench-relu.elf"
 elf="$out/bench.elf"
 
 # Bytes of SYMBOLs and of every function they call (bl / b.w to another
@@ -119,6 +129,10 @@ text_bytes() { # SYMBOL...
 "$nm" -S "$elf" >"$out/nm.txt"
 packed_text="$(text_bytes bench_packed_log_prob)"
 dense_text="$(text_bytes bench_dense_log_prob)"
+elf="$out/bench-relu.elf"
+"$nm" -S "$elf" >"$out/nm.txt"
+packed_text_relu="$(text_bytes bench_packed_log_prob)"
+elf="$out/bench.elf"
 
 # -------------------------------------------------------------------- runs
 field() { # LINE KEY
@@ -141,7 +155,7 @@ for name in trained trained_tanh random allactive; do
     active="$(field "$packed" active_units_pct)"
     err="$(field "$agree" max_rel_err)"
     label="\`$name.maf\` ($act, ${active}% units active)"
-    rows+=("| $label | packed (maf-core) | $(field "$packed" macs) | **$(field "$packed" instr_mean)** ($(field "$packed" instr_min)–$(field "$packed" instr_max)) | $(field "$packed" instr_per_mac) | $packed_text | $(field "$packed" stack_bytes) stack ($(field "$packed" activations_bytes) activations) | $bytes blob, flash |")
+    rows+=("| $label | packed (maf-core) | $(field "$packed" macs) | **$(field "$packed" instr_mean)** ($(field "$packed" instr_min)–$(field "$packed" instr_max)) | $(field "$packed" instr_per_mac) | $packed_text ($packed_text_relu ReLU only) | $(field "$packed" stack_bytes) stack ($(field "$packed" activations_bytes) activations) | $bytes blob, flash |")
     rows+=("| | dense baseline | $(field "$dense" macs) | $(field "$dense" instr_mean) ($(field "$dense" instr_min)–$(field "$dense" instr_max)) | $(field "$dense" instr_per_mac) | $dense_text | $(field "$dense" stack_bytes) stack ($(field "$dense" activations_bytes) activations) + weights | $(field "$dense" weights_ram_bytes) expanded, RAM |")
     rows+=("| | dense / packed | | **$(field "$(grep '^bench speedup' "$out/$name.txt")" dense_over_packed)x** | | | agreement $err | |")
 done

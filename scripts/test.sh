@@ -14,9 +14,13 @@ cargo fmt --all -- --check
 step "clippy (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "clippy + build (thumbv7em-none-eabihf, no default features)"
-cargo clippy -p maf-core --target thumbv7em-none-eabihf --no-default-features --locked -- -D warnings
-cargo build -p maf-core --target thumbv7em-none-eabihf --no-default-features --release --locked
+step "clippy + build (thumbv7em-none-eabihf; both activations, then each alone)"
+for features in relu,tanh relu tanh; do
+    cargo clippy -p maf-core --target thumbv7em-none-eabihf --no-default-features \
+        --features "$features" --locked -- -D warnings
+    cargo build -p maf-core --target thumbv7em-none-eabihf --no-default-features \
+        --features "$features" --release --locked
+done
 (cd firmware-example && cargo clippy --release --bins --locked -- -D warnings)
 
 step "docs"
@@ -25,7 +29,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "tests (host, and firmware under QEMU)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --release --locked 2>&1 | tee "$log"
+{
+    cargo test --workspace --release --locked
+    # maf-core with one activation left out (Cargo features `relu`, `tanh`).
+    for features in std,relu std,tanh; do
+        cargo test -p maf-core --release --locked --no-default-features \
+            --features "$features" --test features
+    done
+} 2>&1 | tee "$log"
 # One closing line over every test binary (cargo prints one per binary, the last
 # of which is often a doc-test run with nothing in it).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -87,6 +87,9 @@ pub enum Error {
     Overflow,
     /// A value to be written (threshold, metadata) cannot be stored in a blob.
     InvalidHeader(&'static str),
+    /// The model's activation was left out of this build of the crate (its Cargo
+    /// feature, `relu` or `tanh`, is off).
+    ActivationNotBuilt(crate::Activation),
 }
 
 impl fmt::Display for Error {
@@ -140,6 +143,16 @@ impl fmt::Display for Error {
                 f.write_str("log density out of f32 range (input far outside the training data)")
             }
             Error::InvalidHeader(what) => write!(f, "cannot write blob: {what}"),
+            Error::ActivationNotBuilt(act) => {
+                let name = match act {
+                    crate::Activation::Relu => "relu",
+                    crate::Activation::Tanh => "tanh",
+                };
+                write!(
+                    f,
+                    "the model uses {name} units, left out of this build of maf-core (enable its feature `{name}`)"
+                )
+            }
         }
     }
 }

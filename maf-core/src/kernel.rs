@@ -52,9 +52,8 @@ impl Layout {
     }
 }
 
-/// A hidden activation. The density pass is monomorphised on it (`Relu`, `Tanh`),
-/// so no unit pays for a `match`; [`Activation`] itself implements it for the
-/// paths that dispatch at run time.
+/// A hidden activation. Every pass is monomorphised on it (`Relu`, `Tanh`), so no
+/// unit pays for a `match`.
 pub(crate) trait Act: Copy {
     /// Whether the density pass of a fixed-shape model keeps the output
     /// accumulators in registers ([`Regs`]) with this activation. Measured:
@@ -64,26 +63,27 @@ pub(crate) trait Act: Copy {
 
     fn apply(self, a: f32) -> f32;
 
-    /// The unit's value `act(a)` for the outputs, or `None` when the outputs may
-    /// skip it. `skip` is [`zero_units_skippable`] of the model: then a unit whose
-    /// ReLU is `+0.0` changes no output bit (see there), and is not scattered.
+    /// Whether a last-hidden-layer unit of value `h = apply(a)` feeds the outputs.
+    ///
+    /// The model defines each output as its bias plus the terms of the units that
+    /// feed it, in unit order. A ReLU unit at zero does not feed: adding its
+    /// `w * 0.0` would change an output only in the sign of a zero (`-0.0 + 0.0`
+    /// is `+0.0`), and leaving it out lets the density pass skip the output
+    /// weights of the inactive units, about half of them. Every pass (density,
+    /// sampling, `Maf` and `MafView`) follows this definition, so they agree bit
+    /// for bit.
     #[inline(always)]
-    fn feeds(self, a: f32, _skip: bool) -> Option<f32> {
-        Some(self.apply(a))
-    }
-}
-
-impl Act for Activation {
-    #[inline(always)]
-    fn apply(self, a: f32) -> f32 {
-        Activation::apply(self, a)
+    fn feeds(self, _h: f32) -> bool {
+        true
     }
 }
 
 /// [`Activation::Relu`], fixed at compile time.
+#[cfg(feature = "relu")]
 #[derive(Clone, Copy)]
 pub(crate) struct Relu;
 
+#[cfg(feature = "relu")]
 impl Act for Relu {
     const REGS: bool = true;
 
@@ -93,23 +93,18 @@ impl Act for Relu {
     }
 
     #[inline(always)]
-    fn feeds(self, a: f32, skip: bool) -> Option<f32> {
-        // Exactly `Activation::Relu.apply`: `a` when `a > 0`, else `+0.0` (also
-        // for `-0.0` and NaN).
-        if a > 0.0 {
-            Some(a)
-        } else if skip {
-            None
-        } else {
-            Some(0.0)
-        }
+    fn feeds(self, h: f32) -> bool {
+        // `apply(a)` is `a` when `a > 0`, else `+0.0` (also for `-0.0` and NaN).
+        h > 0.0
     }
 }
 
 /// [`Activation::Tanh`], fixed at compile time.
+#[cfg(feature = "tanh")]
 #[derive(Clone, Copy)]
 pub(crate) struct Tanh;
 
+#[cfg(feature = "tanh")]
 impl Act for Tanh {
     #[inline(always)]
     fn apply(self, a: f32) -> f32 {
@@ -244,32 +239,6 @@ pub(crate) fn constant_log_det(shape: Shape, weights: &[f32]) -> Result<f32> {
     }
 }
 
-/// Whether a one-hidden-layer MADE may skip, in the density pass, the units whose
-/// ReLU is zero, with every output still the same bits as when they are added.
-///
-/// A zero unit adds `w * (+0.0)` to each accumulator it feeds. For a finite `w`
-/// that is `+0.0` or `-0.0`, and `t + (±0.0) == t` bit for bit for every `t`
-/// (NaN and infinities included) except `t == -0.0`, which `+ (+0.0)` turns into
-/// `+0.0`. An accumulator starts at its output bias and only ever has values
-/// added (round to nearest, no flush to zero, on the host and on the Cortex-M4F);
-/// such a sum is `-0.0` only if both terms are `-0.0` (an exact cancellation gives
-/// `+0.0`). So if no output bias is `-0.0`, no accumulator is ever `-0.0`, whether
-/// zero units are skipped or not, and skipping changes nothing. This checks that
-/// premise (and that the weights are finite, which [`crate::blob::parse`] already
-/// guarantees) once, when a model is loaded.
-pub(crate) fn zero_units_skippable(lay: Layout, weights: &[f32]) -> bool {
-    let shape = lay.shape;
-    let Ok(sec) = sections(shape, weights) else {
-        return false;
-    };
-    let finite = weights.iter().all(|w| w.is_finite());
-    let biases_positive_zero = sec.mades.chunks_exact(lay.made).all(|made| {
-        made.get(lay.l1 + lay.l2..lay.l1 + lay.l2 + 2 * shape.dim)
-            .is_some_and(|b| b.iter().all(|v| v.to_bits() != (-0.0f32).to_bits()))
-    });
-    finite && biases_positive_zero
-}
-
 /// Runs the first-hidden-layer units of degree `M` (a compile-time constant, so
 /// the `M`-term dot product is unrolled and `z[..M]` stays in registers):
 /// `h = act(b + w·z[..M] + wc·cz)` for each of `n` consecutive rows, handing every
@@ -337,14 +306,23 @@ fn first_layer_group<A: Act>(
     dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
 }
 
-/// Adds a last-hidden-layer unit of degree `m` to the outputs it feeds: positions
-/// `m .. D`, whose `(mu, alpha)` accumulators are `acc[2m..]`.
+/// Adds a last-hidden-layer unit of degree `m` and value `h` to the outputs it
+/// feeds ([`Act::feeds`]): positions `m .. D`, whose `(mu, alpha)` accumulators
+/// are `acc[2m..]`.
 #[inline(always)]
-fn scatter(h: f32, m: usize, outputs: &mut Cursor<'_>, acc: &mut [f32]) -> Result<()> {
+fn scatter<A: Act>(
+    act: A,
+    h: f32,
+    m: usize,
+    outputs: &mut Cursor<'_>,
+    acc: &mut [f32],
+) -> Result<()> {
     let tail = acc.get_mut(2 * m..).unwrap_or_default();
     let w = outputs.take(tail.len())?;
-    for (a, w) in tail.iter_mut().zip(w) {
-        *a += w * h;
+    if act.feeds(h) {
+        for (a, w) in tail.iter_mut().zip(w) {
+            *a += w * h;
+        }
     }
     Ok(())
 }
@@ -353,18 +331,11 @@ fn scatter(h: f32, m: usize, outputs: &mut Cursor<'_>, acc: &mut [f32]) -> Resul
 /// `[b, w[..z.len()], wc[..cz.len()]]`, then `tail[i] += col[i] h`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn unit<A: Act>(
-    act: A,
-    skip: bool,
-    row: &[f32],
-    z: &[f32],
-    cz: &[f32],
-    col: &[f32],
-    tail: &mut [f32],
-) {
+fn unit<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32], col: &[f32], tail: &mut [f32]) {
     if let Some((&b, w)) = row.split_first() {
         let (wx, wc) = w.split_at_checked(z.len()).unwrap_or((w, &[]));
-        if let Some(h) = act.feeds(dot(dot(b, wx, z), wc, cz), skip) {
+        let h = act.apply(dot(dot(b, wx, z), wc, cz));
+        if act.feeds(h) {
             for (t, w) in tail.iter_mut().zip(col) {
                 *t += w * h;
             }
@@ -380,7 +351,6 @@ fn unit<A: Act>(
 #[allow(clippy::too_many_arguments)]
 fn group1<const M: usize, A: Act>(
     act: A,
-    skip: bool,
     n: usize,
     l1: &mut Cursor<'_>,
     out: &mut Cursor<'_>,
@@ -408,7 +378,7 @@ fn group1<const M: usize, A: Act>(
         .chunks_exact(row_len)
         .zip(cols.chunks_exact(tail.len()))
     {
-        unit(act, skip, row, &zs, cz, col, tail);
+        unit(act, row, &zs, cz, col, tail);
     }
     Ok(())
 }
@@ -419,7 +389,6 @@ fn group1<const M: usize, A: Act>(
 #[allow(clippy::too_many_arguments)]
 fn group1_dyn<A: Act>(
     act: A,
-    skip: bool,
     m: usize,
     n: usize,
     l1: &mut Cursor<'_>,
@@ -440,7 +409,7 @@ fn group1_dyn<A: Act>(
         .chunks_exact(row_len)
         .zip(cols.chunks_exact(tail.len()))
     {
-        unit(act, skip, row, zs, cz, col, tail);
+        unit(act, row, zs, cz, col, tail);
     }
     Ok(())
 }
@@ -528,8 +497,8 @@ macro_rules! regs_impl {
 }
 regs_impl!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
-/// [`group1`] with the accumulators in [`Regs`], for a model whose zero units may
-/// be skipped: the same operations in the same order, so the same bits.
+/// [`group1`] with the accumulators in [`Regs`]: the same operations in the same
+/// order, so the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn group1_regs<const M: usize, A: Act>(
@@ -557,7 +526,8 @@ fn group1_regs<const M: usize, A: Act>(
     for (row, col) in rows.chunks_exact(row_len).zip(cols.chunks_exact(tail)) {
         if let Some((&b, w)) = row.split_first() {
             let (wx, wc) = w.split_at_checked(M).unwrap_or((w, &[]));
-            if let Some(h) = act.feeds(dot(dot(b, wx, &zs), wc, cz), true) {
+            let h = act.apply(dot(dot(b, wx, &zs), wc, cz));
+            if act.feeds(h) {
                 regs.scatter(2 * M, col, h);
             }
         }
@@ -584,18 +554,12 @@ fn streams<'a>(
 /// order position `p`; `w.s` (input) and `w.u` (output) are in this MADE's order.
 /// Returns `Σ alpha_p`.
 #[inline(always)]
-fn made_density<A: Act>(
-    lay: Layout,
-    act: A,
-    skip: bool,
-    made: &[f32],
-    w: &mut Work<'_>,
-) -> Result<f32> {
+fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
     let shape = lay.shape;
     let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
-    if A::REGS && skip && lay.fixed && shape.hidden_layers == 1 && 2 * shape.dim <= REGS {
-        // As below, with the accumulators in registers (and `skip` a constant).
+    if A::REGS && lay.fixed && shape.hidden_layers == 1 && 2 * shape.dim <= REGS {
+        // As below, with the accumulators in registers.
         let dm = shape.degrees();
         let mut regs = Regs::load(acc);
         macro_rules! groups {
@@ -620,7 +584,7 @@ fn made_density<A: Act>(
                 $(
                     if $d <= dm {
                         let n = shape.units_of_degree($d);
-                        group1::<$d, A>(act, skip, n, &mut l1, &mut out, z, cz, acc)?;
+                        group1::<$d, A>(act, n, &mut l1, &mut out, z, cz, acc)?;
                     }
                 )*
             };
@@ -628,7 +592,7 @@ fn made_density<A: Act>(
         groups!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
         for m in 17..=dm {
             let n = shape.units_of_degree(m);
-            group1_dyn(act, skip, m, n, &mut l1, &mut out, z, cz, acc)?;
+            group1_dyn(act, m, n, &mut l1, &mut out, z, cz, acc)?;
         }
     } else {
         let mut slots = h1.iter_mut();
@@ -643,7 +607,7 @@ fn made_density<A: Act>(
             let hs = h1.get(..shape.cum(m)).unwrap_or_default();
             for _ in 0..shape.units_of_degree(m) {
                 let (b, w) = l2.row(hs.len())?;
-                scatter(act.apply(dot(b, w, hs)), m, &mut out, acc)?;
+                scatter(act, act.apply(dot(b, w, hs)), m, &mut out, acc)?;
             }
         }
     }
@@ -663,7 +627,7 @@ fn made_density<A: Act>(
 /// whole MADE one pass, and every unit and output gets exactly the value (same
 /// operations, same order) the density pass computes.
 #[inline(always)]
-fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> Result<()> {
+fn made_sample<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<()> {
     let shape = lay.shape;
     let (u, z, acc, cz, h1) = (&*w.u, &mut *w.s, &mut *w.acc, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
@@ -673,7 +637,7 @@ fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> 
         let known = z.get(..p).unwrap_or_default();
         if shape.hidden_layers == 1 {
             first_layer_group(p, n, act, &mut l1, known, cz, &mut |h| {
-                scatter(h, p, &mut out, acc)
+                scatter(act, h, p, &mut out, acc)
             })?;
         } else {
             first_layer_group(p, n, act, &mut l1, known, cz, &mut |h| {
@@ -684,7 +648,7 @@ fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> 
             let hs = h1.get(..shape.cum(p)).unwrap_or_default();
             for _ in 0..n {
                 let (b, w) = l2.row(hs.len())?;
-                scatter(act.apply(dot(b, w, hs)), p, &mut out, acc)?;
+                scatter(act, act.apply(dot(b, w, hs)), p, &mut out, acc)?;
             }
         }
         if let (Some(zp), Some(&up), Some(&[mu, alpha])) =
@@ -702,15 +666,31 @@ fn made_sample(lay: Layout, act: Activation, made: &[f32], w: &mut Work<'_>) -> 
 pub(crate) fn to_base(
     lay: Layout,
     act: Activation,
-    skip: bool,
     weights: &[f32],
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
     match act {
-        Activation::Relu => to_base_with(lay, Relu, skip, weights, x, ctx, w),
-        Activation::Tanh => to_base_with(lay, Tanh, skip, weights, x, ctx, w),
+        #[cfg(feature = "relu")]
+        Activation::Relu => to_base_with(lay, Relu, weights, x, ctx, w),
+        #[cfg(feature = "tanh")]
+        Activation::Tanh => to_base_with(lay, Tanh, weights, x, ctx, w),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::ActivationNotBuilt(act)),
+    }
+}
+
+/// `Ok` if this build evaluates `act` (its Cargo feature is on), else
+/// [`Error::ActivationNotBuilt`]: checked when a model is loaded.
+pub(crate) fn check_built(act: Activation) -> Result<()> {
+    match act {
+        #[cfg(feature = "relu")]
+        Activation::Relu => Ok(()),
+        #[cfg(feature = "tanh")]
+        Activation::Tanh => Ok(()),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::ActivationNotBuilt(act)),
     }
 }
 
@@ -718,7 +698,6 @@ pub(crate) fn to_base(
 fn to_base_with<A: Act>(
     lay: Layout,
     act: A,
-    skip: bool,
     weights: &[f32],
     x: &[f32],
     ctx: &[f32],
@@ -752,7 +731,7 @@ fn to_base_with<A: Act>(
         if odd {
             reverse(w.s);
         }
-        sum_alpha += made_density(lay, act, skip, made, w)?;
+        sum_alpha += made_density(lay, act, made, w)?;
         if odd {
             reverse(w.u);
         }
@@ -794,14 +773,13 @@ pub(crate) fn base_log_density(u: &[f32]) -> f32 {
 pub(crate) fn log_prob(
     lay: Layout,
     act: Activation,
-    skip: bool,
     weights: &[f32],
     log_det_const: f32,
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
-    let sum_alpha = to_base(lay, act, skip, weights, x, ctx, w)?;
+    let sum_alpha = to_base(lay, act, weights, x, ctx, w)?;
     let lp = base_log_density(w.s) + (log_det_const - sum_alpha);
     if lp.is_finite() {
         Ok(lp)
@@ -815,6 +793,26 @@ pub(crate) fn log_prob(
 pub(crate) fn from_base(
     lay: Layout,
     act: Activation,
+    weights: &[f32],
+    u: &[f32],
+    ctx: &[f32],
+    x: &mut [f32],
+    w: &mut Work<'_>,
+) -> Result<()> {
+    match act {
+        #[cfg(feature = "relu")]
+        Activation::Relu => from_base_with(lay, Relu, weights, u, ctx, x, w),
+        #[cfg(feature = "tanh")]
+        Activation::Tanh => from_base_with(lay, Tanh, weights, u, ctx, x, w),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::ActivationNotBuilt(act)),
+    }
+}
+
+#[inline(always)]
+fn from_base_with<A: Act>(
+    lay: Layout,
+    act: A,
     weights: &[f32],
     u: &[f32],
     ctx: &[f32],

@@ -12,6 +12,9 @@
     clippy::panic
 )]
 
+#[cfg(not(any(feature = "relu", feature = "tanh")))]
+compile_error!("maf-core evaluates no model without one of its features `relu`, `tanh`");
+
 pub mod blob;
 mod crc;
 mod error;

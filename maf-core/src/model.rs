@@ -18,8 +18,6 @@ pub struct MafView<'a> {
     log_det_const: f32,
     len: usize,
     layout: Layout,
-    /// [`kernel::zero_units_skippable`].
-    skip: bool,
 }
 
 impl<'a> MafView<'a> {
@@ -27,7 +25,7 @@ impl<'a> MafView<'a> {
     /// boundary (see [`blob::AlignedBlob`] on a host).
     ///
     /// # Errors
-    /// Any loader error of [`blob::parse`].
+    /// Any loader error of [`blob::parse`], and those of [`MafView::from_parsed`].
     pub fn from_blob(bytes: &'a [u8]) -> Result<Self> {
         Self::from_parsed(blob::parse(bytes)?)
     }
@@ -36,7 +34,8 @@ impl<'a> MafView<'a> {
     /// the model, followed by erased bytes).
     ///
     /// # Errors
-    /// Any loader error of [`blob::parse_region`].
+    /// Any loader error of [`blob::parse_region`], and those of
+    /// [`MafView::from_parsed`].
     pub fn from_region(bytes: &'a [u8]) -> Result<Self> {
         Self::from_parsed(blob::parse_region(bytes)?)
     }
@@ -44,8 +43,11 @@ impl<'a> MafView<'a> {
     /// Wraps an already parsed blob.
     ///
     /// # Errors
-    /// [`Error::Overflow`] if the model's constant log-determinant is not finite.
+    /// [`Error::ActivationNotBuilt`] if the model's activation is not in this build
+    /// (Cargo features `relu`, `tanh`); [`Error::Overflow`] if the model's constant
+    /// log-determinant is not finite.
     pub fn from_parsed(blob: Blob<'a>) -> Result<Self> {
+        kernel::check_built(blob.header.activation)?;
         let log_det_const = kernel::constant_log_det(blob.header.shape, blob.weights)?;
         let layout = Layout::new(blob.header.shape);
         Ok(Self {
@@ -54,7 +56,6 @@ impl<'a> MafView<'a> {
             log_det_const,
             len: blob.len,
             layout,
-            skip: kernel::zero_units_skippable(layout, blob.weights),
         })
     }
 
@@ -102,7 +103,6 @@ impl<'a> MafView<'a> {
         kernel::log_prob(
             self.layout,
             self.header.activation,
-            self.skip,
             self.weights,
             self.log_det_const,
             x,
@@ -136,7 +136,6 @@ impl<'a> MafView<'a> {
         let sum_alpha = kernel::to_base(
             self.layout,
             self.header.activation,
-            self.skip,
             self.weights,
             x,
             ctx,
@@ -323,7 +322,6 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
             kernel::log_prob(
                 self.layout(),
                 self.activation(),
-                self.view.skip,
                 self.view.weights,
                 self.view.log_det_const,
                 x,
@@ -342,7 +340,6 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
             let sum_alpha = kernel::to_base(
                 self.layout(),
                 self.activation(),
-                self.view.skip,
                 self.view.weights,
                 x,
                 ctx,

@@ -209,11 +209,11 @@ parity! {
     d19_k2_c2: 19 30 2 2 2 => 0x6d490ceb666b26fe;
 }
 
-/// A ReLU unit that is zero still turns a `-0.0` output bias into `+0.0`
-/// (`-0.0 + w * 0.0 == +0.0` for `w >= 0`), and that sign shows in `u`: the kernel
-/// may skip zero units only when no output bias is `-0.0`.
+/// A ReLU unit at zero feeds no output (`Act::feeds` in the kernel):
+/// an output with no active unit keeps its bias, here `-0.0`, bit for bit, on both
+/// paths. (Adding the unit's `1.0 * 0.0` would give `+0.0`.)
 #[test]
-fn zero_unit_on_negative_zero_bias_is_not_skipped() {
+fn inactive_relu_unit_feeds_no_output() {
     let s = shape(2, 0, 1, 1, 1, false);
     // x_mean, x_inv_std; unit 0 (degree 1): b1 = -1, w1 = 1; output biases
     // (mu0, alpha0, mu1, alpha1); output column of unit 0: (w_mu1, w_alpha1).
@@ -228,13 +228,16 @@ fn zero_unit_on_negative_zero_bias_is_not_skipped() {
     let blob = AlignedBlob::new(&blob::write(&header, &weights).unwrap());
     let view = MafView::from_blob(blob.as_bytes()).unwrap();
     let maf = Maf::<2, 1, 1>::from_blob(blob.as_bytes()).unwrap();
-    // z = (0, -0): the unit sees a = -1 + 0 = -1, so h = 0; mu1 = -0 + 1 * 0 = +0,
-    // and u1 = (-0 - +0) * exp(-0) = -0 (it would be +0 with mu1 = -0).
+    // z = (0, -0): the unit sees a = -1 + 0 = -1, so it is inactive; mu1 stays
+    // -0, and u1 = (-0 - -0) * exp(-0) = +0 (it would be -0 with mu1 = +0).
     let x = [0.0f32, -0.0];
     let mut u = [0.0f32; 2];
     let mut scratch = vec![0.0; s.scratch_len()];
     view.inverse(&x, &[], &mut u, &mut scratch).unwrap();
-    assert_eq!(u[1].to_bits(), (-0.0f32).to_bits());
+    assert_eq!(u[1].to_bits(), 0.0f32.to_bits());
     let (u2, _) = maf.inverse(&x, &[]).unwrap();
-    assert_eq!(u2[1].to_bits(), (-0.0f32).to_bits());
+    assert_eq!(u2[1].to_bits(), 0.0f32.to_bits());
+    // With the unit active (x0 = 2: a = 1), mu1 = -0 + 1 * 1 = 1.
+    let (u3, _) = maf.inverse(&[2.0, -0.0], &[]).unwrap();
+    assert_eq!(u3[1], (-0.0 - 1.0) * (-1.0f32).exp());
 }
