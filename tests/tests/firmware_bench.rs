@@ -117,9 +117,14 @@ fn packed_kernel_beats_the_dense_baseline_on_the_reference_shape() {
         "packed {packed} instructions, dense {dense}: the packed kernel must win"
     );
 
-    // Regression bounds, generous (measured: packed 15.9k = 4.1 per MAC with half
-    // the units active, dense 26.0k = 3.4 per MAC).
-    assert!(packed > macs && packed < 6 * macs, "packed {packed}");
+    // The goal of issue #5: at most 3 instructions per unmasked MAC (measured at
+    // 410607a: packed 10.3k = 2.67 per MAC with half the units active; dense
+    // 26.0k = 3.4 per MAC). QEMU's instruction count is deterministic for a given
+    // binary, so this is a fixed bound, not a timing.
+    assert!(
+        packed > macs && packed <= 3 * macs,
+        "packed {packed} instructions: over 3 per MAC ({macs} MACs)"
+    );
     assert!(
         dense > dense_macs && dense < 6 * dense_macs,
         "dense {dense}"
