@@ -110,29 +110,40 @@ elf="$out/bench.elf"
 # function's start), transitively; indirect calls are not followed.
 text_bytes() { # SYMBOL...
     local -A seen=()
-    local queue=("$@") total=0 sym size callee
+    local queue=("$@") total=0 sym addr size callee
     while ((${#queue[@]})); do
         sym="${queue[0]}"
         queue=("${queue[@]:1}")
         [[ -n "${seen[$sym]:-}" ]] && continue
         seen[$sym]=1
-        size="$(awk -v s="$sym" '$4 == s { print $2; exit }' "$out/nm.txt")"
+        addr="" size=""
+        read -r addr size < <(awk -v s="$sym" '$4 == s { print $1, $2; exit }' "$out/nm.txt") || true
         [[ -n "$size" ]] || die "symbol $sym not found in $elf"
         total=$((total + 16#$size))
+        printf '%6d %s\n' $((16#$size)) "$sym" >>"$out/text-$1.txt"
+        # By address range: --disassemble-symbols stops at the first literal pool.
         while read -r callee; do
             [[ -n "$callee" && -z "${seen[$callee]:-}" ]] && queue+=("$callee")
-        done < <("$objdump" -d --no-show-raw-insn --disassemble-symbols="$sym" "$elf" |
+        done < <("$objdump" -d --no-show-raw-insn --start-address=$((16#$addr)) \
+            --stop-address=$((16#$addr + 16#$size)) "$elf" |
             sed -nE 's/.*\t(bl|b\.w|b)\t0x[0-9a-f]+ <([^>+]+)>.*/\2/p' | sort -u)
     done
     echo "$total"
 }
 "$nm" -S "$elf" >"$out/nm.txt"
+rm -f "$out"/text-*.txt
 packed_text="$(text_bytes bench_packed_log_prob)"
 dense_text="$(text_bytes bench_dense_log_prob)"
 elf="$out/bench-relu.elf"
 "$nm" -S "$elf" >"$out/nm.txt"
+mv "$out/text-bench_packed_log_prob.txt" "$out/text-bench_packed_log_prob-both.txt"
 packed_text_relu="$(text_bytes bench_packed_log_prob)"
+mv "$out/text-bench_packed_log_prob.txt" "$out/text-bench_packed_log_prob-relu.txt"
 elf="$out/bench.elf"
+# The inference path must not reach a panic (and with it core::fmt).
+if grep -iE 'panic|fmt' "$out"/text-bench_packed_log_prob-*.txt >&2; then
+    die "the inference code reaches the panic/formatting code above"
+fi
 
 # -------------------------------------------------------------------- runs
 field() { # LINE KEY
@@ -162,6 +173,7 @@ done
 
 echo "Benchmark: $(date -u +%Y-%m-%d), workspace commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- maf-core firmware-example || echo ' (with local changes)'), $(rustc --version | cut -d' ' -f1-2)"
 echo "QEMU: $(qemu-system-arm --version | head -1)"
+echo "Functions in the inference code: $out/text-bench_packed_log_prob-{both,relu}.txt (no panic or core::fmt among them)"
 echo
 echo "| blob | kernel | MACs | instructions per log density, mean (min–max) | per MAC | .text of inference code (B) | RAM per inference (B) | weights (B) |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -546,7 +546,7 @@ fn streams<'a>(
     let mut cur = Cursor(made);
     let l1 = Cursor(cur.take(lay.l1)?);
     let l2 = Cursor(cur.take(lay.l2)?);
-    acc.copy_from_slice(cur.take(2 * lay.shape.dim)?);
+    copy(acc, cur.take(2 * lay.shape.dim)?);
     Ok((l1, l2, cur))
 }
 
@@ -556,7 +556,9 @@ fn streams<'a>(
 #[inline(always)]
 fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<f32> {
     let shape = lay.shape;
-    let (z, acc, cz, h1) = (&*w.s, &mut *w.acc, &*w.cz, &mut *w.h);
+    // Sliced to their lengths, which the compiler then knows (constants for `Maf`).
+    let acc = w.acc.get_mut(..2 * shape.dim).ok_or(MALFORMED)?;
+    let (z, cz, h1) = (&*w.s, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
     if A::REGS && lay.fixed && shape.hidden_layers == 1 && 2 * shape.dim <= REGS {
         // As below, with the accumulators in registers.
@@ -629,7 +631,8 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
 #[inline(always)]
 fn made_sample<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> Result<()> {
     let shape = lay.shape;
-    let (u, z, acc, cz, h1) = (&*w.u, &mut *w.s, &mut *w.acc, &*w.cz, &mut *w.h);
+    let acc = w.acc.get_mut(..2 * shape.dim).ok_or(MALFORMED)?;
+    let (u, z, cz, h1) = (&*w.u, &mut *w.s, &*w.cz, &mut *w.h);
     let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
     let mut k1 = 0;
     for p in 0..shape.dim {
@@ -742,10 +745,19 @@ fn to_base_with<A: Act>(
                 *s = u * a + b;
             }
         } else {
-            w.s.copy_from_slice(w.u);
+            copy(w.s, w.u);
         }
     }
     Ok(sum_alpha)
+}
+
+/// [`slice::copy_from_slice`] where the lengths are equal (they always are here),
+/// with no panic path (and its formatting code) in the inference code.
+#[inline(always)]
+pub(crate) fn copy(dst: &mut [f32], src: &[f32]) {
+    if dst.len() == src.len() {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// Reverses `v` in place: [`slice::reverse`], written as the plain swap loop
@@ -845,7 +857,7 @@ fn from_base_with<A: Act>(
                 *u = (s - b) / a;
             }
         } else {
-            w.u.copy_from_slice(w.s);
+            copy(w.u, w.s);
         }
         let odd = layer % 2 == 1;
         if odd {
