@@ -112,6 +112,28 @@ impl Act for Tanh {
     }
 }
 
+/// Evaluates `$body` with `$a` bound to the compile-time activation ([`Relu`],
+/// [`Tanh`]) of the run-time `$act`, or returns [`Error::ActivationNotBuilt`] for
+/// an activation whose Cargo feature is off.
+macro_rules! with_act {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            #[cfg(feature = "relu")]
+            Activation::Relu => {
+                let $a = Relu;
+                $body
+            }
+            #[cfg(feature = "tanh")]
+            Activation::Tanh => {
+                let $a = Tanh;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::ActivationNotBuilt($act)),
+        }
+    };
+}
+
 /// Working memory for one evaluation, split by role.
 pub(crate) struct Work<'s> {
     /// State vector (`D`).
@@ -674,27 +696,13 @@ pub(crate) fn to_base(
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
-    match act {
-        #[cfg(feature = "relu")]
-        Activation::Relu => to_base_with(lay, Relu, weights, x, ctx, w),
-        #[cfg(feature = "tanh")]
-        Activation::Tanh => to_base_with(lay, Tanh, weights, x, ctx, w),
-        #[allow(unreachable_patterns)]
-        _ => Err(Error::ActivationNotBuilt(act)),
-    }
+    with_act!(act, a => to_base_with(lay, a, weights, x, ctx, w))
 }
 
 /// `Ok` if this build evaluates `act` (its Cargo feature is on), else
 /// [`Error::ActivationNotBuilt`]: checked when a model is loaded.
 pub(crate) fn check_built(act: Activation) -> Result<()> {
-    match act {
-        #[cfg(feature = "relu")]
-        Activation::Relu => Ok(()),
-        #[cfg(feature = "tanh")]
-        Activation::Tanh => Ok(()),
-        #[allow(unreachable_patterns)]
-        _ => Err(Error::ActivationNotBuilt(act)),
-    }
+    with_act!(act, _a => Ok(()))
 }
 
 #[inline(always)]
@@ -811,14 +819,7 @@ pub(crate) fn from_base(
     x: &mut [f32],
     w: &mut Work<'_>,
 ) -> Result<()> {
-    match act {
-        #[cfg(feature = "relu")]
-        Activation::Relu => from_base_with(lay, Relu, weights, u, ctx, x, w),
-        #[cfg(feature = "tanh")]
-        Activation::Tanh => from_base_with(lay, Tanh, weights, u, ctx, x, w),
-        #[allow(unreachable_patterns)]
-        _ => Err(Error::ActivationNotBuilt(act)),
-    }
+    with_act!(act, a => from_base_with(lay, a, weights, u, ctx, x, w))
 }
 
 #[inline(always)]
