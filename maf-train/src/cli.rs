@@ -23,7 +23,10 @@ use crate::train::{self, EpochReport};
 /// Train Masked Autoregressive Flows on sensor data and export weight blobs that
 /// `maf-core` evaluates on a microcontroller.
 ///
-/// Data files are headered CSV files of numbers, one sensor vector per row.
+/// Data files are headered CSV files of numbers, one sensor vector per row, or
+/// NumPy `.npy` files (recognised by the extension): a 2-D little-endian float32 or
+/// float64 array in C order, one sensor vector per row, whose columns are named
+/// x0, x1, ... by position.
 #[derive(Debug, Parser)]
 #[command(name = "maf-train", version, about, long_about)]
 pub struct Cli {
@@ -100,11 +103,13 @@ impl From<ActivationArg> for Activation {
 /// `maf-train fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Training data (headered CSV; every column is a feature except --context-columns).
+    /// Training data (headered CSV, or a 2-D .npy array whose columns are x0, x1,
+    /// ...; every column is a feature except --context-columns).
     #[arg(long, value_name = "TRAIN.csv")]
     pub data: PathBuf,
-    /// Validation data for early stopping and the anomaly threshold (same columns).
-    /// Without it, a seeded 10% of the training rows is held out.
+    /// Validation data for early stopping and the anomaly threshold (same columns;
+    /// a .npy file on either side is matched by column position). Without it, a
+    /// seeded 10% of the training rows is held out.
     #[arg(long, value_name = "VALID.csv")]
     pub valid: Option<PathBuf>,
     /// Where to write the model blob (written atomically).
@@ -147,7 +152,8 @@ pub struct FitArgs {
     #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
     pub activation: ActivationArg,
     /// Columns that are context (conditioning) inputs, not modelled features:
-    /// a conditional MAF p(x | context).
+    /// a conditional MAF p(x | context). For .npy data, name them x3 or give the
+    /// 0-based column index 3.
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub context_columns: Vec<String>,
     /// Quantile of the validation log densities stored as the anomaly threshold
@@ -168,7 +174,8 @@ pub struct EvalArgs {
     /// Model blob.
     #[arg(long, value_name = "MODEL.maf")]
     pub model: PathBuf,
-    /// Test data (same columns as the training data).
+    /// Test data (same columns as the training data; CSV, or .npy with the model's
+    /// columns by position).
     #[arg(long, value_name = "TEST.csv")]
     pub data: PathBuf,
     /// Labels: a CSV with an `anomaly` column of 0/1, row for row with --data.
@@ -185,7 +192,8 @@ pub struct ScoreArgs {
     /// Model blob.
     #[arg(long, value_name = "MODEL.maf")]
     pub model: PathBuf,
-    /// Data to score (same columns as the training data).
+    /// Data to score (same columns as the training data; CSV, or .npy with the
+    /// model's columns by position).
     #[arg(long, value_name = "X.csv")]
     pub data: PathBuf,
     /// Output CSV (`log_prob,anomaly`); standard output if absent.
@@ -208,8 +216,9 @@ pub struct SampleArgs {
     /// Output CSV; standard output if absent.
     #[arg(long, value_name = "SAMPLES.csv")]
     pub out: Option<PathBuf>,
-    /// Context for a conditional model: a CSV with the context columns, one row
-    /// (used for every sample) or --count rows.
+    /// Context for a conditional model: a CSV with the context columns (or a .npy
+    /// array of them, by position), one row (used for every sample) or --count
+    /// rows.
     #[arg(long, value_name = "CONTEXT.csv")]
     pub context: Option<PathBuf>,
 }
@@ -336,11 +345,15 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
         valid_fraction: 0.1,
     }
     .check()?;
-    let table = data::read_csv(&a.data)?;
+    let table = data::read_data(&a.data)?;
     let all = table.split(&a.context_columns)?;
     let (tr, va, valid_desc) = match &a.valid {
         Some(vp) => {
-            let vt = data::read_csv(vp)?;
+            let mut vt = data::read_data(vp)?;
+            // A .npy file has no names: its columns are the other file's, by position.
+            if (vt.positional || table.positional) && vt.header.len() == table.header.len() {
+                vt.header.clone_from(&table.header);
+            }
             if vt.header != table.header {
                 return Err(Error::ColumnMismatch {
                     path: vp.clone(),
@@ -585,6 +598,27 @@ pub(crate) fn model_split(
         let mut found: Vec<&String> = table.header.iter().collect();
         expected.sort();
         found.sort();
+        if expected != found && found.len() == expected.len() {
+            let n = found.len();
+            let positional: Vec<String> = (0..n).map(|j| format!("x{j}")).collect();
+            let mut sorted_positional: Vec<&String> = positional.iter().collect();
+            sorted_positional.sort();
+            if expected == sorted_positional {
+                // A model fitted on a .npy array (columns x0, x1, ... by position):
+                // a CSV's columns are taken by position too.
+                let mut named = table.clone();
+                named.header = positional;
+                return named.split(&c_names);
+            }
+            if table.positional {
+                // A .npy array for a model fitted on named (CSV) columns: its
+                // columns are the model's features, in the model's order, then its
+                // context columns.
+                let mut named = table.clone();
+                named.header = x_names.iter().chain(&c_names).cloned().collect();
+                return named.split(&c_names);
+            }
+        }
         if expected != found {
             return Err(Error::ColumnMismatch {
                 path: table.path.clone(),
@@ -708,7 +742,7 @@ fn json_num(v: f64) -> serde_json::Value {
 fn eval(a: &EvalArgs) -> Result<()> {
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
-    let table = data::read_csv(&a.data)?;
+    let table = data::read_data(&a.data)?;
     let split = model_split(&view, &table)?;
     let lps = core_log_probs(&view, &split.x, &split.c, &a.data)?;
     let rows = lps.len();
@@ -782,7 +816,7 @@ fn eval(a: &EvalArgs) -> Result<()> {
 fn score(a: &ScoreArgs) -> Result<()> {
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
-    let table = data::read_csv(&a.data)?;
+    let table = data::read_data(&a.data)?;
     let split = model_split(&view, &table)?;
     let lps = core_log_probs_f32(&view, &split.x, &split.c, &a.data)?;
     let mut out = String::with_capacity(16 * lps.len() + 20);
@@ -822,10 +856,10 @@ fn sample(a: &SampleArgs) -> Result<()> {
             });
         }
         (Some(p), c) => {
-            let t = data::read_csv(p)?;
+            let t = data::read_data(p)?;
             let want = meta_value(meta, "context_columns").map(names);
             let vals = match want {
-                Some(w) if w.len() == c => {
+                Some(w) if w.len() == c && !t.positional => {
                     let mut idx = Vec::with_capacity(c);
                     for name in &w {
                         match t.header.iter().position(|h| h == name) {

@@ -81,6 +81,30 @@ pub enum Error {
         /// The cell's text.
         value: String,
     },
+    /// A `.npy` file that is not a 2-D little-endian `f4`/`f8` array in C order.
+    #[error("{path}: not a usable .npy array: {message}")]
+    BadNpy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A `.npy` array element is NaN, infinite or beyond the `f32` range.
+    #[error(
+        "{path}, row {row}, column {column} ({name:?}; 0-based array indices): value {value:e} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)"
+    )]
+    NotFiniteElement {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row index in the array.
+        row: usize,
+        /// 0-based column index in the array.
+        column: usize,
+        /// The column's name (`x0`, `x1`, … for a `.npy` array).
+        name: String,
+        /// The value.
+        value: f64,
+    },
     /// A column has the same value in every training row, so it cannot be standardised.
     #[error(
         "{path}, column {column} ({name:?}): constant in every row, cannot be standardised; remove it"

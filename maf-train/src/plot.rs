@@ -28,8 +28,8 @@ pub struct PlotArgs {
     /// A two-dimensional model blob (D=2, no context).
     #[arg(long, value_name = "MODEL.maf")]
     pub model: PathBuf,
-    /// Data to draw (headered CSV with the model's two columns), e.g. the
-    /// training or test data.
+    /// Data to draw (headered CSV with the model's two columns, or a .npy array
+    /// of them), e.g. the training or test data.
     #[arg(long, value_name = "DATA.csv")]
     pub data: PathBuf,
     /// Directory for `density.svg` and `base_space.svg` (created if missing).
@@ -59,7 +59,7 @@ pub fn run(a: &PlotArgs) -> Result<()> {
     let blob = crate::cli::read_model(&a.model)?;
     let view = crate::cli::load_view(&blob, &a.model.display().to_string())?;
     check_2d(view.shape(), &a.model)?;
-    let table = crate::data::read_csv(&a.data)?;
+    let table = crate::data::read_data(&a.data)?;
     let split = crate::cli::model_split(&view, &table)?;
     std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
     let [density, base] = plot_paths(&a.out_dir);

@@ -130,6 +130,36 @@ fn bad_input_matrix() {
         "renamed.csv",
         b"acc_x,acc_y,acc_z,gyr_x,gyr_y,other\n1,2,3,4,5,6\n",
     );
+    // .npy arrays (format 1.0): 2 rows × 3 columns of '<f8' unless stated.
+    let npy = |descr: &str, fortran: &str, shape: &str, data: &[u8]| {
+        let mut head =
+            format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
+        while !(10 + head.len() + 1).is_multiple_of(64) {
+            head.push(' ');
+        }
+        head.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend(u16::try_from(head.len()).unwrap().to_le_bytes());
+        b.extend(head.as_bytes());
+        b.extend(data);
+        b
+    };
+    let f8 = |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let six = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let good_npy = npy("<f8", "False", "(2, 3)", &f8(&six));
+    let npy_truncated = w("truncated.npy", &good_npy[..good_npy.len() - 5]);
+    let npy_f2 = w("half.npy", &npy("<f2", "False", "(2, 3)", &[0; 12]));
+    let npy_3d = w("cube.npy", &npy("<f8", "False", "(1, 2, 3)", &f8(&six)));
+    let npy_fortran = w("fortran.npy", &npy("<f8", "True", "(2, 3)", &f8(&six)));
+    let npy_nan = w(
+        "nan.npy",
+        &npy(
+            "<f8",
+            "False",
+            "(2, 3)",
+            &f8(&[1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0]),
+        ),
+    );
     let truncated = w("truncated.maf", &good[..good.len() / 2]);
     let mut flipped_bytes = good.clone();
     let mid = flipped_bytes.len() / 2;
@@ -185,6 +215,23 @@ fn bad_input_matrix() {
             &["huge.csv", "line 3", "column 2"],
         ),
         fit_case("constant column", &constant, &["constant.csv", "column 2"]),
+        fit_case(
+            ".npy: truncated data",
+            &npy_truncated,
+            &["truncated.npy", "truncated"],
+        ),
+        fit_case(".npy: float16", &npy_f2, &["half.npy", "<f2"]),
+        fit_case(".npy: 3-D array", &npy_3d, &["cube.npy", "3-D"]),
+        fit_case(
+            ".npy: Fortran order",
+            &npy_fortran,
+            &["fortran.npy", "fortran_order"],
+        ),
+        fit_case(
+            ".npy: NaN element",
+            &npy_nan,
+            &["nan.npy", "row 1, column 1", "NaN"],
+        ),
         case(
             "fewer rows than the batch size",
             &["fit", "--data", s(&few_rows), "--out", o, "--quiet"],

@@ -403,3 +403,168 @@ fn conditional_model_fit_score_sample() {
     assert_eq!(stdout(&o).lines().next(), Some("acc_y,acc_z,gyr_x,gyr_y"));
     expect_error(&["sample", "--model", m, "--count", "3"], &["--context"]);
 }
+
+/// Writes `values` as a `.npy` file (format 1.0, little-endian float64, C order),
+/// the way `numpy.save` does.
+fn write_npy(path: &Path, values: &ndarray::Array2<f64>) {
+    let (rows, cols) = values.dim();
+    let mut head =
+        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while !(10 + head.len() + 1).is_multiple_of(64) {
+        head.push(' ');
+    }
+    head.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend(
+        u16::try_from(head.len())
+            .expect("short header")
+            .to_le_bytes(),
+    );
+    bytes.extend(head.as_bytes());
+    for v in values.iter() {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).expect("write npy");
+}
+
+/// The BasicMotions CSV `name` as a `.npy` array in `dir` (same numbers).
+fn npy_copy(dir: &Path, name: &str) -> PathBuf {
+    let t = maf_train::data::read_csv(&data(&format!("{name}.csv"))).expect("csv");
+    let p = dir.join(format!("{name}.npy"));
+    write_npy(&p, &t.values);
+    p
+}
+
+#[test]
+fn npy_data_gives_the_same_results_as_csv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (train, valid, test) = (
+        npy_copy(d, "basicmotions_train"),
+        npy_copy(d, "basicmotions_valid"),
+        npy_copy(d, "basicmotions_test"),
+    );
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let fit_npy = |name: &str, data: &Path, valid: &Path, extra: &[&str]| {
+        let out = d.join(name);
+        let mut args = vec![
+            "fit".to_string(),
+            "--data".into(),
+            s(data),
+            "--valid".into(),
+            s(valid),
+            "--out".into(),
+            s(&out),
+        ];
+        args.extend(
+            [
+                "--layers",
+                "2",
+                "--hidden",
+                "16",
+                "--max-epochs",
+                "3",
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string()),
+        );
+        let o = bin().args(&args).output().expect("run");
+        assert!(o.status.success(), "fit failed: {}", stderr(&o));
+        out
+    };
+    let csv_model = fit(d, "csv.maf", "3", &[]);
+    let npy_model = fit_npy("npy.maf", &train, &valid, &[]);
+    // CSV training data with a .npy validation file: matched by position.
+    let mixed_model = fit_npy("mixed.maf", &data("basicmotions_train.csv"), &valid, &[]);
+    let test_csv = data("basicmotions_test.csv");
+    let labels = data("basicmotions_test_labels.csv");
+    let out = |args: &[String]| {
+        let o = bin().args(args).output().expect("run");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let score = |m: &Path, t: &Path| {
+        out(&[
+            "score".into(),
+            "--model".into(),
+            s(m),
+            "--data".into(),
+            s(t),
+        ])
+    };
+    let eval = |m: &Path, t: &Path| {
+        out(&[
+            "eval".into(),
+            "--model".into(),
+            s(m),
+            "--data".into(),
+            s(t),
+            "--labels".into(),
+            s(&labels),
+        ])
+    };
+    let reference = score(&csv_model, &test_csv);
+    assert_eq!(reference.lines().count(), 4001);
+    // Same numbers in, same weights out: identical scores every way round.
+    assert_eq!(score(&npy_model, &test), reference);
+    assert_eq!(score(&npy_model, &test_csv), reference);
+    assert_eq!(score(&csv_model, &test), reference);
+    assert_eq!(score(&mixed_model, &test), reference);
+    assert_eq!(eval(&npy_model, &test), eval(&csv_model, &test_csv));
+    // The .npy model names its columns by position.
+    let o = run(&["inspect", npy_model.to_str().expect("utf-8"), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
+    assert_eq!(v["metadata"]["columns"], "x0,x1,x2,x3,x4,x5");
+
+    // Context columns of a .npy array: by index or by positional name, same blob.
+    let by_index = fit_npy("ci.maf", &train, &valid, &["--context-columns", "5,0"]);
+    let by_name = fit_npy("cn.maf", &train, &valid, &["--context-columns", "x5,x0"]);
+    assert_eq!(
+        std::fs::read(&by_index).expect("read"),
+        std::fs::read(&by_name).expect("read")
+    );
+    assert_eq!(score(&by_index, &test).lines().count(), 4001);
+    let ctx = d.join("ctx.npy");
+    write_npy(&ctx, &ndarray::array![[0.1, 0.2]]);
+    let o = run(&[
+        "sample",
+        "--model",
+        by_index.to_str().expect("utf-8"),
+        "--count",
+        "3",
+        "--context",
+        ctx.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().next(), Some("x1,x2,x3,x4"));
+    expect_error(
+        &[
+            "fit",
+            "--data",
+            &s(&train),
+            "--out",
+            &s(&d.join("x.maf")),
+            "--context-columns",
+            "6",
+            "--quiet",
+        ],
+        &["basicmotions_train.npy", "\"6\"", "index 0..5"],
+    );
+    // A .npy array of the wrong width for the model.
+    let narrow = d.join("narrow.npy");
+    write_npy(&narrow, &ndarray::array![[0.1, 0.2], [0.3, 0.4]]);
+    expect_error(
+        &[
+            "score",
+            "--model",
+            npy_model.to_str().expect("utf-8"),
+            "--data",
+            &s(&narrow),
+        ],
+        &["narrow.npy", "columns"],
+    );
+}
