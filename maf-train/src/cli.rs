@@ -15,7 +15,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::data::{self, Standardizer};
 use crate::error::{Error, Result};
 use crate::export::TrainedModel;
-use crate::hyper::{DEFAULT_ANOMALY_QUANTILE, FitParams};
+use crate::hyper::{BatchSize, DEFAULT_ANOMALY_QUANTILE, FitParams};
 use crate::metrics;
 use crate::model::Activation;
 use crate::train::{self, EpochReport};
@@ -124,11 +124,14 @@ pub struct FitArgs {
     /// Hidden layers per MADE (1 or 2).
     #[arg(long, default_value_t = 1)]
     pub hidden_layers: usize,
-    /// Minibatch size.
-    #[arg(long, default_value_t = 100)]
-    pub batch_size: usize,
+    /// Minibatch size in rows, or `auto`: about 100 minibatches per epoch, within
+    /// 100..=256 rows (100 up to 10,000 training rows, 256 from 25,600). Small
+    /// sets keep the gradient noise of small batches; large ones get steadier
+    /// gradients and batch-norm statistics (measured, see docs/model.md).
+    #[arg(long, default_value_t = BatchSize::Auto, value_name = "ROWS|auto")]
+    pub batch_size: BatchSize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
     pub learning_rate: f64,
     /// L2 penalty on every weight matrix.
     #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
@@ -136,8 +139,9 @@ pub struct FitArgs {
     /// Upper bound on training epochs (early stopping usually ends sooner).
     #[arg(long, default_value_t = 1000)]
     pub max_epochs: usize,
-    /// Stop after this many epochs without a better validation log-likelihood.
-    #[arg(long, default_value_t = 30)]
+    /// Stop after this many epochs without a better validation log-likelihood
+    /// (the best epoch's weights are kept).
+    #[arg(long, default_value_t = 60)]
     pub patience: usize,
     /// Seed for initialisation, hold-out split and shuffling: same seed and data
     /// give a byte-identical blob.
@@ -399,11 +403,12 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
     };
     let x_std = Standardizer::fit(&tr.x, &a.data, &tr.x_names)?;
     let c_std = Standardizer::fit(&tr.c, &a.data, &tr.c_names)?;
-    if tr.x.nrows() < hp.batch_size {
+    let batch_size = hp.batch_size.rows(tr.x.nrows());
+    if tr.x.nrows() < batch_size {
         return Err(Error::TooFewRows {
             path: a.data.clone(),
             rows: tr.x.nrows(),
-            batch_size: hp.batch_size,
+            batch_size,
         });
     }
     let arch = train::arch_for(&hp, tr.x.ncols(), tr.c.ncols());
@@ -461,7 +466,7 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
         hp.layers,
         hp.hidden,
         hp.hidden_layers,
-        hp.batch_size,
+        batch_size,
         hp.learning_rate,
         hp.weight_decay,
         hp.max_epochs,

@@ -11,6 +11,61 @@ use crate::model::Activation;
 /// gain in recall on these sets.
 pub const DEFAULT_ANOMALY_QUANTILE: f64 = 0.01;
 
+/// Smallest minibatch [`BatchSize::Auto`] picks (the paper's minibatch).
+pub const AUTO_BATCH_MIN: usize = 100;
+/// Largest minibatch [`BatchSize::Auto`] picks (the PyTorch baselines' minibatch).
+pub const AUTO_BATCH_MAX: usize = 256;
+/// [`BatchSize::Auto`] aims at this many minibatches per epoch.
+pub const AUTO_BATCHES_PER_EPOCH: usize = 100;
+
+/// Minibatch size: fixed, or chosen from the number of training rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchSize {
+    /// About [`AUTO_BATCHES_PER_EPOCH`] minibatches per epoch, within
+    /// [`AUTO_BATCH_MIN`]`..=`[`AUTO_BATCH_MAX`] rows: 100 rows up to 10,000
+    /// training rows, growing to 256 rows from 25,600. Small sets keep the
+    /// gradient noise of small batches (measured: better AUROC on BasicMotions,
+    /// 2,400 rows); large sets get the steadier gradients and batch-norm
+    /// statistics of larger ones (measured: better AUROC and fewer far-out
+    /// log-density collapses on heavy-tailed Shuttle, 27,351 rows).
+    Auto,
+    /// Exactly this many rows (>= 2 with batch norm).
+    Fixed(usize),
+}
+
+impl BatchSize {
+    /// The minibatch size for `train_rows` training rows.
+    pub fn rows(self, train_rows: usize) -> usize {
+        match self {
+            BatchSize::Auto => {
+                (train_rows / AUTO_BATCHES_PER_EPOCH).clamp(AUTO_BATCH_MIN, AUTO_BATCH_MAX)
+            }
+            BatchSize::Fixed(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchSize::Auto => f.write_str("auto"),
+            BatchSize::Fixed(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl std::str::FromStr for BatchSize {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(BatchSize::Auto);
+        }
+        s.parse()
+            .map(BatchSize::Fixed)
+            .map_err(|_| format!("{s:?} is neither `auto` nor a number of rows"))
+    }
+}
+
 /// Every setting of a training run. Start from [`Default`] and change fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitParams {
@@ -20,8 +75,8 @@ pub struct FitParams {
     pub hidden: usize,
     /// Hidden layers per MADE (1 or 2).
     pub hidden_layers: usize,
-    /// Minibatch size (>= 2 with batch norm).
-    pub batch_size: usize,
+    /// Minibatch size.
+    pub batch_size: BatchSize,
     /// Adam learning rate (> 0).
     pub learning_rate: f64,
     /// L2 penalty on the weight matrices (>= 0).
@@ -52,11 +107,13 @@ impl Default for FitParams {
             layers: 5,
             hidden: 64,
             hidden_layers: 1,
-            batch_size: 100,
-            learning_rate: 1e-3,
+            batch_size: BatchSize::Auto,
+            // Measured with patience 60 (docs/model.md): AUROC as good as or
+            // better than with 1e-3 on both bundled sets, in fewer epochs.
+            learning_rate: 2e-3,
             weight_decay: 1e-6,
             max_epochs: 1000,
-            patience: 30,
+            patience: 60,
             seed: 0,
             batch_norm: true,
             // Measured better than ReLU on heavy-tailed sensor data (see the CLI help).
@@ -105,11 +162,10 @@ impl FitParams {
             ));
         }
         let min_batch = if self.batch_norm { 2 } else { 1 };
-        if self.batch_size < min_batch {
-            return Err(bad(
-                "batch-size",
-                format!("{} is below {min_batch}", self.batch_size),
-            ));
+        if let BatchSize::Fixed(b) = self.batch_size
+            && b < min_batch
+        {
+            return Err(bad("batch-size", format!("{b} is below {min_batch}")));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(bad(
@@ -147,5 +203,42 @@ impl FitParams {
             ));
         }
         Ok(CheckedFitParams(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Tests fail by panicking.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn auto_batch_size_follows_the_training_rows() {
+        let auto = BatchSize::Auto;
+        assert_eq!(auto.rows(50), 100);
+        assert_eq!(auto.rows(2_400), 100);
+        assert_eq!(auto.rows(10_000), 100);
+        assert_eq!(auto.rows(15_050), 150);
+        assert_eq!(auto.rows(25_600), 256);
+        assert_eq!(auto.rows(27_351), 256);
+        assert_eq!(auto.rows(10_000_000), 256);
+        assert_eq!(BatchSize::Fixed(7).rows(27_351), 7);
+    }
+
+    #[test]
+    fn batch_size_parses_and_prints() {
+        assert_eq!("auto".parse::<BatchSize>(), Ok(BatchSize::Auto));
+        assert_eq!("AUTO".parse::<BatchSize>(), Ok(BatchSize::Auto));
+        assert_eq!("64".parse::<BatchSize>(), Ok(BatchSize::Fixed(64)));
+        assert!("-3".parse::<BatchSize>().unwrap_err().contains("auto"));
+        assert_eq!(BatchSize::Auto.to_string(), "auto");
+        assert_eq!(BatchSize::Fixed(64).to_string(), "64");
+        let one = FitParams {
+            batch_size: BatchSize::Fixed(1),
+            ..FitParams::default()
+        };
+        assert!(one.check().is_err());
+        assert!(FitParams::default().check().is_ok());
     }
 }

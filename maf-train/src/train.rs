@@ -278,7 +278,7 @@ pub fn bench(
     let hp = crate::hyper::FitParams {
         layers,
         hidden,
-        batch_size: batch,
+        batch_size: crate::hyper::BatchSize::Fixed(batch),
         ..Default::default()
     }
     .check()?;
@@ -397,7 +397,7 @@ pub fn fit(
     let mut adam = Adam::new(arch);
     let mut lr = hp.learning_rate;
     let mut order: Vec<usize> = (0..n).collect();
-    let batches = even_batches(n, hp.batch_size.min(n));
+    let batches = even_batches(n, hp.batch_size.rows(n).min(n));
     let mut best: Option<(Params<f32>, BnStats, f64, usize, f64)> = None;
     let mut stale = 0;
     let mut recoveries = 0;

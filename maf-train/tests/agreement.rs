@@ -44,7 +44,7 @@ fn trained(arch: Arch, seed: u64) -> (TrainedModel, Array2<f64>, Array2<f64>) {
         hidden_layers: arch.hidden_layers,
         batch_norm: arch.batch_norm,
         activation: arch.activation,
-        batch_size: 32,
+        batch_size: maf_train::hyper::BatchSize::Fixed(32),
         max_epochs: 4,
         seed,
         ..FitParams::default()

@@ -320,6 +320,12 @@ fn bad_input_matrix() {
             &["--learning-rate"],
         ),
         case(
+            "--batch-size neither a number nor auto (usage)",
+            &["fit", "--data", g, "--out", o, "--batch-size", "big"],
+            2,
+            &["--batch-size", "auto"],
+        ),
+        case(
             "unknown option (usage)",
             &["fit", "--data", g, "--out", o, "--bogus"],
             2,
