@@ -520,7 +520,9 @@ macro_rules! regs_impl {
 regs_impl!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
 /// [`group1`] with the accumulators in [`Regs`]: the same operations in the same
-/// order, so the same bits.
+/// order, so the same bits. (One generic `group1` over both kinds of accumulators
+/// was measured 1.2% slower on the device: 10,984 instead of 10,859 instructions
+/// per log density of the reference model, so the two stay separate.)
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn group1_regs<const M: usize, A: Act>(
