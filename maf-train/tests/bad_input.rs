@@ -7,14 +7,12 @@
 // Tests fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
+use std::path::Path;
+
+use common::{data, files_in};
+use std::process::Command;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -39,7 +37,7 @@ fn case<'a>(name: &'a str, args: &[&str], code: i32, needles: &[&'a str]) -> Cas
 /// Runs one case in `dir` and checks exit code, message and that `dir` holds no
 /// file the run created.
 fn check(dir: &Path, c: &Case<'_>) {
-    let before = listing(dir);
+    let before = files_in(dir);
     let o = Command::new(env!("CARGO_BIN_EXE_maf-train"))
         .args(&c.args)
         .output()
@@ -66,16 +64,12 @@ fn check(dir: &Path, c: &Case<'_>) {
     for n in &c.needles {
         assert!(err.contains(n), "{}: message {err:?} lacks {n:?}", c.name);
     }
-    assert_eq!(listing(dir), before, "{}: files created or removed", c.name);
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    assert_eq!(
+        files_in(dir),
+        before,
+        "{}: files created or removed",
+        c.name
+    );
 }
 
 #[test]

@@ -5,17 +5,15 @@
 // Tests fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::data;
 use std::process::{Command, Output};
 
 use maf_core::MafView;
 use maf_core::blob::AlignedBlob;
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data")
-        .join(name)
-}
 
 fn maf_train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_maf-train"))
