@@ -9,6 +9,9 @@ fn main() -> ExitCode {
     let cli = maf_train::cli::Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`maf-train sample ... | head`): stop
+        // quietly, as other command-line tools do.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line; the library's messages already name the file and cause.
             eprintln!("error: {e}");
@@ -20,4 +23,12 @@ fn main() -> ExitCode {
 fn run(cli: maf_train::cli::Cli) -> anyhow::Result<()> {
     maf_train::cli::run(cli)?;
     Ok(())
+}
+
+/// Whether `e` was caused by writing to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

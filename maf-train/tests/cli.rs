@@ -557,3 +557,32 @@ fn npy_data_gives_the_same_results_as_csv() {
         &["narrow.npy", "columns"],
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = fit(dir.path(), "m.maf", "0", &[]);
+    // Like `maf-train sample ... | head -c 64`: far more output than a pipe holds.
+    let mut child = bin()
+        .args([
+            "sample",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--count",
+            "200000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut head = [0u8; 64];
+    out.read_exact(&mut head).expect("first bytes");
+    drop(out);
+    let o = child.wait_with_output().expect("wait");
+    assert!(head.starts_with(b"acc_x,"), "{head:?}");
+    assert!(o.status.success(), "status {:?}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
