@@ -19,14 +19,7 @@ use maf_core::blob::{self, Header};
 use maf_core::{Activation, Shape};
 
 /// The reference shape of the benchmark.
-const SHAPE: Shape = Shape {
-    dim: 8,
-    context: 0,
-    hidden: 64,
-    hidden_layers: 1,
-    layers: 5,
-    batch_norm: true,
-};
+const SHAPE: Shape = Shape::REFERENCE;
 
 /// A 64-bit LCG: reproducible numbers without a dependency (the one of
 /// `tests/tests/firmware_measure.rs`).

@@ -107,6 +107,17 @@ impl Shape {
     /// Largest supported number of MADEs.
     pub const MAX_LAYERS: usize = 32;
 
+    /// The reference shape that the benchmarks and the PyTorch baselines use: D = 8,
+    /// no context, five MADEs with one hidden layer of 64 units, batch norm.
+    pub const REFERENCE: Shape = Shape {
+        dim: 8,
+        context: 0,
+        hidden: 64,
+        hidden_layers: 1,
+        layers: 5,
+        batch_norm: true,
+    };
+
     /// Checks every parameter against the supported ranges.
     ///
     /// # Errors
@@ -373,14 +384,8 @@ mod tests {
 
     #[test]
     fn reference_model_counts() {
-        let s = Shape {
-            dim: 8,
-            context: 0,
-            hidden: 64,
-            hidden_layers: 1,
-            layers: 5,
-            batch_norm: true,
-        };
+        let s = Shape::REFERENCE;
+        assert_eq!((s.dim, s.hidden, s.layers), (8, 64, 5));
         assert_eq!(s.input_connections(), 253);
         assert_eq!(s.output_connections(), 259);
         assert_eq!(s.weight_count(), 4351);

@@ -18,14 +18,7 @@ use maf_tests::{
     workspace,
 };
 
-const SHAPE: Shape = Shape {
-    dim: 8,
-    context: 0,
-    hidden: 64,
-    hidden_layers: 1,
-    layers: 5,
-    batch_norm: true,
-};
+const SHAPE: Shape = Shape::REFERENCE;
 
 /// `random.maf` of `bench_blobs`: seeded weights in ±0.2, unit scales.
 fn random_blob() -> Vec<u8> {

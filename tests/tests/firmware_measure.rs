@@ -15,14 +15,7 @@ use maf_tests::{Firmware, Lcg, csv_subset, data, example_model, random_blob, sum
 #[test]
 fn instructions_and_stack_for_the_reference_shape() {
     let tmp = tempdir();
-    let shape = Shape {
-        dim: 8,
-        context: 0,
-        hidden: 64,
-        hidden_layers: 1,
-        layers: 5,
-        batch_norm: true,
-    };
+    let shape = Shape::REFERENCE;
     let model = tmp.path().join("reference.maf");
     let bytes = random_blob(
         shape,
