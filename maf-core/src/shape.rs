@@ -60,8 +60,19 @@ impl Activation {
 /// `maf-train` trains with this same function.
 #[inline(always)]
 pub fn tanh(a: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
-    let x = a.clamp(-CLAMP, CLAMP);
+    let r = tanh_rational(a.clamp(-TANH_CLAMP, TANH_CLAMP));
+    if a.abs() < TANH_LINEAR { a } else { r }
+}
+
+/// Where [`tanh`] clamps its input.
+pub(crate) const TANH_CLAMP: f32 = 7.905_311;
+
+/// Below this magnitude [`tanh`] returns its input.
+pub(crate) const TANH_LINEAR: f32 = 4e-4;
+
+/// The rational of [`tanh`], on an input already clamped.
+#[inline(always)]
+pub(crate) fn tanh_rational(x: f32) -> f32 {
     let x2 = x * x;
     let mut p = -2.760_768_5e-16_f32;
     p = p * x2 + 2.000_188e-13;
@@ -75,8 +86,7 @@ pub fn tanh(a: f32) -> f32 {
     q = q * x2 + 1.185_347e-4;
     q = q * x2 + 2.268_434_6e-3;
     q = q * x2 + 4.893_525e-3;
-    let r = p / q;
-    if a.abs() < 4e-4 { a } else { r }
+    p / q
 }
 
 /// The shape of a MAF: every dimension that fixes the number and layout of its
