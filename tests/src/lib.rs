@@ -308,6 +308,16 @@ impl Lcg {
 /// A ReLU blob of `shape` with seeded weights in ±0.2, zero means and unit scales
 /// (standardisation and batch norm): `random.maf` of `bench_blobs` for seed 42.
 pub fn random_blob(shape: maf_core::Shape, seed: u64, metadata: &str) -> Vec<u8> {
+    random_blob_with(shape, seed, maf_core::Activation::Relu, metadata)
+}
+
+/// [`random_blob`] with the hidden activation `activation`.
+pub fn random_blob_with(
+    shape: maf_core::Shape,
+    seed: u64,
+    activation: maf_core::Activation,
+    metadata: &str,
+) -> Vec<u8> {
     let mut rng = Lcg(seed);
     let mut w: Vec<f32> = (0..shape.weight_count())
         .map(|_| rng.uniform(-0.2, 0.2))
@@ -322,7 +332,7 @@ pub fn random_blob(shape: maf_core::Shape, seed: u64, metadata: &str) -> Vec<u8>
     }
     let header = maf_core::blob::Header {
         shape,
-        activation: maf_core::Activation::Relu,
+        activation,
         threshold: Some(-20.0),
         metadata,
     };

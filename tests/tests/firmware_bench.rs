@@ -1,7 +1,8 @@
 //! The benchmark firmware (`firmware-example/src/bin/bench.rs`) under QEMU, on the
 //! seeded random reference blob (D=8, H=64, K=1, L=5): the packed kernel must beat
 //! the dense baseline, the two must agree within 1e-4, and the instruction counts
-//! must stay within generous regression bounds. A blob of other shapes is refused.
+//! must stay within their regression bounds (ReLU at most 3, tanh at most 7
+//! instructions per MAC). A blob of other shapes is refused.
 //! `scripts/bench-device.sh` prints the full table (README "Benchmark").
 // Tests state their expectations with expect().
 #![allow(clippy::expect_used)]
@@ -137,6 +138,36 @@ fn packed_kernel_beats_the_dense_baseline_on_the_reference_shape() {
     assert!(
         stack >= SHAPE.ram_bytes() && stack < 2048,
         "packed stack {stack}"
+    );
+}
+
+/// tanh models (`maf-train`'s default) on the register path with the device's
+/// branchy `tanh`: a bound that the earlier kernel (accumulators in memory, 7.7
+/// instructions per MAC on a trained tanh model) would fail.
+#[test]
+fn tanh_models_stay_under_7_instructions_per_mac() {
+    let tmp = tempdir();
+    let model = tmp.path().join("random_tanh.maf");
+    let bytes = maf_tests::random_blob_with(
+        SHAPE,
+        42,
+        maf_core::Activation::Tanh,
+        "bench: reference shape, seeded random weights (seed 42), tanh",
+    );
+    fs::write(&model, &bytes).expect("writable");
+    let elf = build_bench(&model, tmp.path());
+    let r = run_bench(&elf, &model);
+    println!("{}", r.stdout);
+    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
+    let out = r.stdout.as_str();
+    assert!(out.contains("tol=1e-4 failures=0 ok"), "{out}");
+    let macs: u64 = field(out, "packed", "macs");
+    let packed: u64 = field(out, "packed", "instr_mean");
+    let dense: u64 = field(out, "dense", "instr_mean");
+    assert!(packed < dense, "packed {packed}, dense {dense}");
+    assert!(
+        packed > macs && packed <= 7 * macs,
+        "packed {packed} instructions: over 7 per MAC ({macs} MACs)"
     );
 }
 
