@@ -587,11 +587,20 @@ fn streams<'a>(
     made: &'a [f32],
     acc: &mut [f32],
 ) -> Result<(Cursor<'a>, Cursor<'a>, Cursor<'a>)> {
+    let (l1, l2, bias, out) = split_made(lay, made)?;
+    copy(acc, bias);
+    Ok((l1, l2, out))
+}
+
+/// One MADE's weights: first hidden layer, second hidden layer, output biases,
+/// output columns.
+#[inline(always)]
+fn split_made(lay: Layout, made: &[f32]) -> Result<(Cursor<'_>, Cursor<'_>, &[f32], Cursor<'_>)> {
     let mut cur = Cursor(made);
     let l1 = Cursor(cur.take(lay.l1)?);
     let l2 = Cursor(cur.take(lay.l2)?);
-    copy(acc, cur.take(2 * lay.shape.dim)?);
-    Ok((l1, l2, cur))
+    let bias = cur.take(2 * lay.shape.dim)?;
+    Ok((l1, l2, bias, cur))
 }
 
 /// One MADE in the density direction: `u[p] = (z[p] - mu_p) exp(-alpha_p)` for every
@@ -603,11 +612,11 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
     // Sliced to their lengths, which the compiler then knows (constants for `Maf`).
     let acc = w.acc.get_mut(..2 * shape.dim).ok_or(MALFORMED)?;
     let (z, cz, h1) = (&*w.s, &*w.cz, &mut *w.h);
-    let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
     if A::REGS && lay.fixed && shape.hidden_layers == 1 && 2 * shape.dim <= REGS {
-        // As below, with the accumulators in registers.
+        // As below, with the accumulators in registers, starting from the biases.
+        let (mut l1, _, bias, mut out) = split_made(lay, made)?;
         let dm = shape.degrees();
-        let mut regs = Regs::load(acc);
+        let mut regs = Regs::load(bias);
         macro_rules! groups {
             ($($d:literal)*) => {
                 $(
@@ -623,6 +632,7 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
         groups!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
         regs.store(acc);
     } else if shape.hidden_layers == 1 {
+        let (mut l1, _, mut out) = streams(lay, made, acc)?;
         // Each unit goes straight into the outputs: no hidden vector is stored.
         let dm = shape.degrees();
         macro_rules! groups {
@@ -641,6 +651,7 @@ fn made_density<A: Act>(lay: Layout, act: A, made: &[f32], w: &mut Work<'_>) -> 
             group1_dyn(act, m, n, &mut l1, &mut out, z, cz, acc)?;
         }
     } else {
+        let (mut l1, mut l2, mut out) = streams(lay, made, acc)?;
         let mut slots = h1.iter_mut();
         for m in 1..=shape.degrees() {
             let n = shape.units_of_degree(m);
