@@ -14,13 +14,14 @@ cargo fmt --all -- --check
 step "clippy (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "clippy + build (thumbv7em-none-eabihf; both activations, then each alone)"
+step "clippy + build (thumbv7em-none-eabihf; both activations, then each alone; defmt)"
 for features in relu,tanh relu tanh; do
     cargo clippy -p maf-core --target thumbv7em-none-eabihf --no-default-features \
         --features "$features" --locked -- -D warnings
     cargo build -p maf-core --target thumbv7em-none-eabihf --no-default-features \
         --features "$features" --release --locked
 done
+cargo clippy -p maf-core --target thumbv7em-none-eabihf --features defmt --locked -- -D warnings
 (cd firmware-example && cargo clippy --release --bins --locked -- -D warnings)
 
 step "docs"

@@ -27,6 +27,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_METADATA: usize = 4096;
 
 /// Everything in a blob but the weights.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Header<'a> {
     /// The model's shapes.

@@ -6,6 +6,7 @@ use core::fmt;
 ///
 /// Small and `Copy` so it costs nothing on a microcontroller; the context is
 /// `&'static str`, never an allocated string.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {

@@ -9,6 +9,7 @@
 use crate::{Error, Result};
 
 /// Hidden-unit activation of every MADE.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// `max(0, a)`, the reference code's default.
@@ -91,6 +92,7 @@ pub(crate) fn tanh_rational(x: f32) -> f32 {
 
 /// The shape of a MAF: every dimension that fixes the number and layout of its
 /// weights.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     /// Data dimension `D` (number of features), 1..=[`Shape::MAX_DIM`].
