@@ -61,6 +61,19 @@ fn run_bench(elf: &Path, model: &Path) -> Run {
     )
 }
 
+/// Builds the bench firmware for the blob `bytes` (saved as `name`), runs it, and
+/// returns its standard output after checking that it succeeded.
+fn bench_blob(name: &str, bytes: &[u8]) -> String {
+    let tmp = tempdir();
+    let model = tmp.path().join(name);
+    fs::write(&model, bytes).expect("writable");
+    let elf = build_bench(&model, tmp.path());
+    let r = run_bench(&elf, &model);
+    println!("{}", r.stdout);
+    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
+    r.stdout
+}
+
 /// The value of `key=` on the output line starting with `bench RECORD`.
 fn field<T: std::str::FromStr>(stdout: &str, record: &str, key: &str) -> T {
     let prefix = format!("bench {record} ");
@@ -79,16 +92,9 @@ fn field<T: std::str::FromStr>(stdout: &str, record: &str, key: &str) -> T {
 
 #[test]
 fn packed_kernel_beats_the_dense_baseline_on_the_reference_shape() {
-    let tmp = tempdir();
-    let model = tmp.path().join("random.maf");
     let bytes = random_blob();
-    fs::write(&model, &bytes).expect("writable");
-    let elf = build_bench(&model, tmp.path());
-
-    let r = run_bench(&elf, &model);
-    println!("{}", r.stdout);
-    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
-    let out = r.stdout.as_str();
+    let stdout = bench_blob("random.maf", &bytes);
+    let out = stdout.as_str();
 
     assert_eq!(field::<usize>(out, "model", "blob_bytes"), bytes.len());
     assert_eq!(field::<usize>(out, "inputs", "vectors"), 256);
@@ -146,20 +152,14 @@ fn packed_kernel_beats_the_dense_baseline_on_the_reference_shape() {
 /// instructions per MAC on a trained tanh model) would fail.
 #[test]
 fn tanh_models_stay_under_7_instructions_per_mac() {
-    let tmp = tempdir();
-    let model = tmp.path().join("random_tanh.maf");
     let bytes = maf_tests::random_blob_with(
         SHAPE,
         42,
         maf_core::Activation::Tanh,
         "bench: reference shape, seeded random weights (seed 42), tanh",
     );
-    fs::write(&model, &bytes).expect("writable");
-    let elf = build_bench(&model, tmp.path());
-    let r = run_bench(&elf, &model);
-    println!("{}", r.stdout);
-    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
-    let out = r.stdout.as_str();
+    let stdout = bench_blob("random_tanh.maf", &bytes);
+    let out = stdout.as_str();
     assert!(out.contains("tol=1e-4 failures=0 ok"), "{out}");
     let macs: u64 = field(out, "packed", "macs");
     let packed: u64 = field(out, "packed", "instr_mean");
