@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{data, files_in};
+use common::{data, files_in, npy_bytes};
 use std::process::Command;
 
 fn s(p: &Path) -> &str {
@@ -125,29 +125,22 @@ fn bad_input_matrix() {
         b"acc_x,acc_y,acc_z,gyr_x,gyr_y,other\n1,2,3,4,5,6\n",
     );
     // .npy arrays (format 1.0): 2 rows × 3 columns of '<f8' unless stated.
-    let npy = |descr: &str, fortran: &str, shape: &str, data: &[u8]| {
-        let mut head =
-            format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
-        while !(10 + head.len() + 1).is_multiple_of(64) {
-            head.push(' ');
-        }
-        head.push('\n');
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        b.extend(u16::try_from(head.len()).unwrap().to_le_bytes());
-        b.extend(head.as_bytes());
-        b.extend(data);
-        b
-    };
     let f8 = |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
     let six = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-    let good_npy = npy("<f8", "False", "(2, 3)", &f8(&six));
+    let good_npy = npy_bytes("<f8", "False", "(2, 3)", &f8(&six));
     let npy_truncated = w("truncated.npy", &good_npy[..good_npy.len() - 5]);
-    let npy_f2 = w("half.npy", &npy("<f2", "False", "(2, 3)", &[0; 12]));
-    let npy_3d = w("cube.npy", &npy("<f8", "False", "(1, 2, 3)", &f8(&six)));
-    let npy_fortran = w("fortran.npy", &npy("<f8", "True", "(2, 3)", &f8(&six)));
+    let npy_f2 = w("half.npy", &npy_bytes("<f2", "False", "(2, 3)", &[0; 12]));
+    let npy_3d = w(
+        "cube.npy",
+        &npy_bytes("<f8", "False", "(1, 2, 3)", &f8(&six)),
+    );
+    let npy_fortran = w(
+        "fortran.npy",
+        &npy_bytes("<f8", "True", "(2, 3)", &f8(&six)),
+    );
     let npy_nan = w(
         "nan.npy",
-        &npy(
+        &npy_bytes(
             "<f8",
             "False",
             "(2, 3)",

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{data, files_in};
+use common::{data, files_in, npy_bytes};
 use std::process::{Command, Output};
 
 fn bin() -> Command {
@@ -29,9 +29,17 @@ fn stdout(o: &Output) -> String {
 
 /// A small, fast fit on the BasicMotions training data.
 fn fit(dir: &Path, name: &str, seed: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let train = data("basicmotions_train.csv");
-    let valid = data("basicmotions_valid.csv");
+    fit_files(
+        &dir.join(name),
+        &data("basicmotions_train.csv"),
+        &data("basicmotions_valid.csv"),
+        seed,
+        extra,
+    )
+}
+
+/// A small, fast fit of `train` (validated on `valid`) written to `out`.
+fn fit_files(out: &Path, train: &Path, valid: &Path, seed: &str, extra: &[&str]) -> PathBuf {
     let mut args = vec![
         "fit",
         "--data",
@@ -53,7 +61,7 @@ fn fit(dir: &Path, name: &str, seed: &str, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     let o = run(&args);
     assert!(o.status.success(), "fit failed: {}", stderr(&o));
-    out
+    out.to_path_buf()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -397,22 +405,8 @@ fn conditional_model_fit_score_sample() {
 /// the way `numpy.save` does.
 fn write_npy(path: &Path, values: &ndarray::Array2<f64>) {
     let (rows, cols) = values.dim();
-    let mut head =
-        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while !(10 + head.len() + 1).is_multiple_of(64) {
-        head.push(' ');
-    }
-    head.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend(
-        u16::try_from(head.len())
-            .expect("short header")
-            .to_le_bytes(),
-    );
-    bytes.extend(head.as_bytes());
-    for v in values.iter() {
-        bytes.extend(v.to_le_bytes());
-    }
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes = npy_bytes("<f8", "False", &format!("({rows}, {cols})"), &data);
     std::fs::write(path, bytes).expect("write npy");
 }
 
@@ -435,35 +429,7 @@ fn npy_data_gives_the_same_results_as_csv() {
     );
     let s = |p: &Path| p.to_str().expect("utf-8").to_string();
     let fit_npy = |name: &str, data: &Path, valid: &Path, extra: &[&str]| {
-        let out = d.join(name);
-        let mut args = vec![
-            "fit".to_string(),
-            "--data".into(),
-            s(data),
-            "--valid".into(),
-            s(valid),
-            "--out".into(),
-            s(&out),
-        ];
-        args.extend(
-            [
-                "--layers",
-                "2",
-                "--hidden",
-                "16",
-                "--max-epochs",
-                "3",
-                "--seed",
-                "3",
-                "--quiet",
-            ]
-            .iter()
-            .chain(extra)
-            .map(|a| a.to_string()),
-        );
-        let o = bin().args(&args).output().expect("run");
-        assert!(o.status.success(), "fit failed: {}", stderr(&o));
-        out
+        fit_files(&d.join(name), data, valid, "3", extra)
     };
     let csv_model = fit(d, "csv.maf", "3", &[]);
     let npy_model = fit_npy("npy.maf", &train, &valid, &[]);
