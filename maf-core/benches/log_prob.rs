@@ -45,6 +45,9 @@ fn reference_blob() -> AlignedBlob {
         shape,
         activation: Activation::Relu,
         threshold: None,
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: "bench",
     };
     AlignedBlob::new(&blob::write(&header, &w).unwrap())

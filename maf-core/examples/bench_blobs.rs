@@ -80,6 +80,9 @@ fn write(dir: &std::path::Path, name: &str, activation: Activation, w: &[f32], w
         shape: SHAPE,
         activation,
         threshold: Some(-20.0),
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: what,
     };
     let bytes = blob::write(&header, w).unwrap_or_else(|e| {

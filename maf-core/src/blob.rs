@@ -9,6 +9,7 @@
 
 use serde::Deserialize;
 
+use crate::base::{self, Base};
 use crate::crc::crc32;
 use crate::{Activation, Error, Result, Shape};
 
@@ -20,11 +21,41 @@ compile_error!("maf-core reads weights in place and needs a little-endian target
 /// The 8 bytes every blob starts with.
 pub const MAGIC: [u8; 8] = *b"MAFBLOB\0";
 
-/// The blob format version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The blob format version this build writes. It reads this one and version 1.
+pub const VERSION: u32 = 2;
+
+/// The oldest blob format version this build reads.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Longest metadata string a blob may carry, in bytes.
 pub const MAX_METADATA: usize = 4096;
+
+/// Longest column-name list a blob may carry, in bytes.
+pub const MAX_COLUMNS: usize = 16384;
+
+/// Longest detection window a blob may declare, in vectors.
+pub const MAX_WINDOW: u32 = 65536;
+
+/// The detection window a model was calibrated for (format version 2): a decision
+/// from the mean log density of the last `len` vectors against `threshold`.
+/// `len = 1` with no threshold (what every version-1 blob means) is a decision per
+/// vector with [`Header::threshold`].
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// Vectors in the window, 1..=[`MAX_WINDOW`].
+    pub len: u32,
+    /// Threshold on the window's mean log density, if calibrated.
+    pub threshold: Option<f32>,
+}
+
+impl Window {
+    /// One vector at a time, no window threshold.
+    pub const PER_VECTOR: Window = Window {
+        len: 1,
+        threshold: None,
+    };
+}
 
 /// Everything in a blob but the weights.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -34,10 +65,46 @@ pub struct Header<'a> {
     pub shape: Shape,
     /// Hidden-unit activation.
     pub activation: Activation,
+    /// The base density (version 1 blobs: always the standard normal).
+    pub base: Base,
     /// Anomaly threshold on the log density: below it, a vector is an anomaly.
     pub threshold: Option<f32>,
+    /// The detection window (version 1 blobs: [`Window::PER_VECTOR`]).
+    pub window: Window,
+    /// The names of the input columns, features then context columns, separated
+    /// by `\n`; empty when unnamed (always so in version 1 blobs). See
+    /// [`Header::column_names`].
+    pub columns: &'a str,
     /// Free-form training metadata (`key=value` lines by convention).
     pub metadata: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// A header with a standard-normal base, no threshold, per-vector decisions,
+    /// no column names and no metadata.
+    pub const fn new(shape: Shape, activation: Activation) -> Self {
+        Header {
+            shape,
+            activation,
+            base: Base::StandardNormal,
+            threshold: None,
+            window: Window::PER_VECTOR,
+            columns: "",
+            metadata: "",
+        }
+    }
+
+    /// The column names (features first, then context columns), or nothing when
+    /// the blob stores none.
+    pub fn column_names(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let cols = self.columns;
+        cols.split('\n').filter(move |_| !cols.is_empty())
+    }
+
+    /// Floats in the weight section: the flow's, then the base's.
+    pub const fn weight_count(&self) -> usize {
+        self.shape.weight_count() + self.base.weight_count(self.shape.dim)
+    }
 }
 
 /// A parsed, validated blob whose weights are borrowed in place.
@@ -45,10 +112,27 @@ pub struct Header<'a> {
 pub struct Blob<'a> {
     /// The header fields.
     pub header: Header<'a>,
-    /// The weights, in the order of `docs/blob-format.md`.
+    /// The weights, in the order of `docs/blob-format.md`: the flow's, then the
+    /// base section (empty for the standard normal).
     pub weights: &'a [f32],
     /// Length of the blob in bytes, CRC included.
     pub len: usize,
+    /// The format version the blob was written in (1 or 2).
+    pub version: u32,
+}
+
+impl<'a> Blob<'a> {
+    /// The flow's weights (everything before the base section).
+    pub fn flow_weights(&self) -> &'a [f32] {
+        let n = self.header.shape.weight_count();
+        self.weights.get(..n).unwrap_or(self.weights)
+    }
+
+    /// The base section's weights (empty for the standard normal).
+    pub fn base_weights(&self) -> &'a [f32] {
+        let n = self.header.shape.weight_count();
+        self.weights.get(n..).unwrap_or_default()
+    }
 }
 
 /// Parses and validates a whole blob: nothing may follow its CRC.
@@ -77,7 +161,7 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         None => return Err(Error::BadMagic),
     };
     let (version, rest) = take::<u32>(rest, "version")?;
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(Error::VersionMismatch {
             expected: VERSION,
             found: version,
@@ -91,7 +175,23 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
     let (batch_norm, rest) = take::<bool>(rest, "batch_norm")?;
     let (activation, rest) = take::<u8>(rest, "activation")?;
     let activation = Activation::from_byte(activation).ok_or(Error::Malformed("activation"))?;
+    let (base_kind, components, rest) = if version >= 2 {
+        let (kind, rest) = take::<u8>(rest, "base")?;
+        let (components, rest) = take_usize(rest, "components")?;
+        (kind, components, rest)
+    } else {
+        (0, 0, rest)
+    };
     let (threshold, rest) = take::<Option<f32>>(rest, "threshold")?;
+    let (window_len, window_rule, window_threshold, columns, rest) = if version >= 2 {
+        let (len, rest) = take::<u32>(rest, "window")?;
+        let (rule, rest) = take::<u8>(rest, "window_rule")?;
+        let (wt, rest) = take::<Option<f32>>(rest, "window_threshold")?;
+        let (columns, rest) = take::<&str>(rest, "columns")?;
+        (len, rule, wt, columns, rest)
+    } else {
+        (1, 0, None, "", rest)
+    };
     let (metadata, rest) = take::<&str>(rest, "metadata")?;
     let (padding, rest) = take::<&[u8]>(rest, "padding")?;
     let (weight_bytes, rest) = take::<&[u8]>(rest, "weights")?;
@@ -114,6 +214,15 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
     if threshold.is_some_and(|t| !t.is_finite()) {
         return Err(Error::Malformed("threshold (not finite)"));
     }
+    if !(1..=MAX_WINDOW).contains(&window_len) {
+        return Err(Error::Malformed("window (not in 1..=65536)"));
+    }
+    if window_rule != 0 {
+        return Err(Error::Malformed("window_rule"));
+    }
+    if window_threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(Error::Malformed("window_threshold (not finite)"));
+    }
     let shape = Shape {
         dim,
         context,
@@ -123,7 +232,21 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         batch_norm,
     };
     shape.check()?;
-    let expected = shape.weight_count();
+    let base = Base::from_parts(base_kind, components)?;
+    check_columns(columns, dim + context)?;
+    let header = Header {
+        shape,
+        activation,
+        base,
+        threshold,
+        window: Window {
+            len: window_len,
+            threshold: window_threshold,
+        },
+        columns,
+        metadata,
+    };
+    let expected = header.weight_count();
     if weight_bytes.len() != 4 * expected {
         return Err(Error::WeightCount {
             expected,
@@ -132,16 +255,37 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
     }
     let weights: &[f32] = bytemuck::try_cast_slice(weight_bytes).map_err(|_| Error::Misaligned)?;
     check_weights(&shape, weights)?;
+    let flow = shape.weight_count();
+    base::check(base, dim, weights.get(flow..).unwrap_or_default(), flow)?;
     Ok(Blob {
-        header: Header {
-            shape,
-            activation,
-            threshold,
-            metadata,
-        },
+        header,
         weights,
         len: body_len + 4,
+        version,
     })
+}
+
+/// Column names: none, or exactly `count` non-empty, distinct names separated by
+/// `\n`, at most [`MAX_COLUMNS`] bytes in all.
+fn check_columns(columns: &str, count: usize) -> Result<()> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    if columns.len() > MAX_COLUMNS {
+        return Err(Error::Malformed("columns (longer than 16384 bytes)"));
+    }
+    if columns.split('\n').count() != count {
+        return Err(Error::Malformed("columns (not one name per input column)"));
+    }
+    for (i, name) in columns.split('\n').enumerate() {
+        if name.is_empty() {
+            return Err(Error::Malformed("columns (an empty name)"));
+        }
+        if columns.split('\n').skip(i + 1).any(|other| other == name) {
+            return Err(Error::Malformed("columns (a repeated name)"));
+        }
+    }
+    Ok(())
 }
 
 /// Every weight finite; every scale (standardisation, batch norm) positive.
@@ -183,43 +327,76 @@ fn take_usize<'a>(bytes: &'a [u8], what: &'static str) -> Result<(usize, &'a [u8
 }
 
 #[cfg(feature = "std")]
-pub use self::writer::{AlignedBlob, write};
+pub use self::writer::{AlignedBlob, write, write_v1};
 
 #[cfg(feature = "std")]
 mod writer {
     extern crate std;
     use std::vec::Vec;
 
-    use super::{Header, MAGIC, MAX_METADATA, VERSION, crc32, parse};
+    use super::{
+        Base, Header, MAGIC, MAX_COLUMNS, MAX_METADATA, MAX_WINDOW, VERSION, Window, crc32, parse,
+    };
     use crate::{Error, Result};
 
-    /// Encodes a blob from a header and the weights in the order of
-    /// `docs/blob-format.md`, and checks the result with the loader: what this
-    /// returns always loads.
+    /// Encodes a blob (format version 2) from a header and the weights in the
+    /// order of `docs/blob-format.md` (the flow's, then the base section), and
+    /// checks the result with the loader: what this returns always loads.
     ///
     /// # Errors
     /// [`Error::ShapeOutOfRange`], [`Error::WeightCount`], [`Error::InvalidHeader`]
-    /// for metadata or a threshold that cannot be stored, and the loader's errors
-    /// (a non-finite weight or a non-positive scale).
+    /// for metadata, columns, a window or a threshold that cannot be stored, and the
+    /// loader's errors (a non-finite weight, a non-positive scale, mixture weights
+    /// that do not sum to 1).
     pub fn write(header: &Header<'_>, weights: &[f32]) -> Result<Vec<u8>> {
+        encode(header, weights, VERSION)
+    }
+
+    /// Encodes a blob in format version 1, for firmware built with an older
+    /// `maf-core`. Only a model that version 1 can describe is accepted: a
+    /// standard-normal base, per-vector decisions and no column names.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHeader`] for a header that needs version 2, else as [`write`].
+    pub fn write_v1(header: &Header<'_>, weights: &[f32]) -> Result<Vec<u8>> {
+        if header.base != Base::StandardNormal {
+            return Err(Error::InvalidHeader("format version 1 has no mixture base"));
+        }
+        if header.window != Window::PER_VECTOR || !header.columns.is_empty() {
+            return Err(Error::InvalidHeader(
+                "format version 1 has no detection window and no column names",
+            ));
+        }
+        encode(header, weights, 1)
+    }
+
+    fn encode(header: &Header<'_>, weights: &[f32], version: u32) -> Result<Vec<u8>> {
         let shape = header.shape;
         shape.check()?;
-        if weights.len() != shape.weight_count() {
+        if weights.len() != header.weight_count() {
             return Err(Error::WeightCount {
-                expected: shape.weight_count(),
+                expected: header.weight_count(),
                 found: weights.len(),
             });
         }
         if header.metadata.len() > MAX_METADATA {
             return Err(Error::InvalidHeader("metadata longer than 4096 bytes"));
         }
-        if header.threshold.is_some_and(|t| !t.is_finite()) {
+        if header.columns.len() > MAX_COLUMNS {
+            return Err(Error::InvalidHeader("column names longer than 16384 bytes"));
+        }
+        if header.threshold.is_some_and(|t| !t.is_finite())
+            || header.window.threshold.is_some_and(|t| !t.is_finite())
+        {
             return Err(Error::InvalidHeader("threshold is not finite"));
         }
-        let mut out = Vec::with_capacity(64 + header.metadata.len() + 4 * weights.len());
+        if !(1..=MAX_WINDOW).contains(&header.window.len) {
+            return Err(Error::InvalidHeader("window not in 1..=65536"));
+        }
+        let mut out = Vec::with_capacity(96 + header.metadata.len() + 4 * weights.len());
         out.extend_from_slice(&MAGIC);
         let fields: [u32; 6] = [
-            VERSION,
+            version,
             to_u32(shape.dim)?,
             to_u32(shape.context)?,
             to_u32(shape.hidden)?,
@@ -231,7 +408,17 @@ mod writer {
         }
         push(&mut out, &shape.batch_norm)?;
         push(&mut out, &header.activation.to_byte())?;
+        if version >= 2 {
+            push(&mut out, &header.base.kind_byte())?;
+            push(&mut out, &to_u32(header.base.components())?)?;
+        }
         push(&mut out, &header.threshold)?;
+        if version >= 2 {
+            push(&mut out, &header.window.len)?;
+            push(&mut out, &0u8)?;
+            push(&mut out, &header.window.threshold)?;
+            push(&mut out, header.columns)?;
+        }
         push(&mut out, header.metadata)?;
         let weight_bytes: &[u8] = bytemuck::cast_slice(weights);
         let mut len_prefix = Vec::new();

@@ -6,6 +6,7 @@
 //! called from [`MafView`](crate::MafView), the same code runs with run-time shapes,
 //! performing the same operations in the same order, hence the same bits.
 
+use crate::base::Base;
 use crate::{Activation, Error, Result, Shape};
 
 /// `0.5 * ln(2π)`.
@@ -813,14 +814,8 @@ fn reverse(v: &mut [f32]) {
     }
 }
 
-/// `-0.5 Σ u² - (D/2) ln 2π`: the standard normal log density.
-#[inline(always)]
-pub(crate) fn base_log_density(u: &[f32]) -> f32 {
-    let sq: f32 = u.iter().map(|v| v * v).sum();
-    -0.5 * sq - u.len() as f32 * HALF_LN_2PI
-}
-
-/// The log density of `x`, in raw input units.
+/// The log density of `x`, in raw input units: the flow to the base space, then
+/// the base density (`base_w`: the blob's base section).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn log_prob(
@@ -828,12 +823,15 @@ pub(crate) fn log_prob(
     act: Activation,
     weights: &[f32],
     log_det_const: f32,
+    base: Base,
+    base_w: &[f32],
     x: &[f32],
     ctx: &[f32],
     w: &mut Work<'_>,
 ) -> Result<f32> {
     let sum_alpha = to_base(lay, act, weights, x, ctx, w)?;
-    let lp = base_log_density(w.s) + (log_det_const - sum_alpha);
+    // `w.u` is free once the flow is done: the base's scratch.
+    let lp = crate::base::log_density(base, base_w, w.s, w.u) + (log_det_const - sum_alpha);
     if lp.is_finite() {
         Ok(lp)
     } else {

@@ -15,6 +15,7 @@
 #[cfg(not(any(feature = "relu", feature = "tanh")))]
 compile_error!("maf-core evaluates no model without one of its features `relu`, `tanh`");
 
+pub mod base;
 pub mod blob;
 mod crc;
 mod error;
@@ -22,6 +23,7 @@ mod kernel;
 mod model;
 mod shape;
 
+pub use crate::base::{Base, Covariance};
 pub use crate::crc::crc32;
 pub use crate::error::{Error, Result};
 pub use crate::model::{Maf, MafView};

@@ -1,6 +1,7 @@
 //! The two front doors: [`MafView`] with shapes read at run time from the blob,
 //! and [`Maf`] with shapes fixed at compile time.
 
+use crate::base::{self, Base};
 use crate::blob::{self, Blob, Header};
 use crate::kernel::{self, Layout, Work};
 use crate::{Activation, Error, Result, Shape};
@@ -15,8 +16,10 @@ use crate::{Activation, Error, Result, Shape};
 pub struct MafView<'a> {
     header: Header<'a>,
     weights: &'a [f32],
+    base_weights: &'a [f32],
     log_det_const: f32,
     len: usize,
+    version: u32,
     layout: Layout,
 }
 
@@ -48,15 +51,82 @@ impl<'a> MafView<'a> {
     /// log-determinant is not finite.
     pub fn from_parsed(blob: Blob<'a>) -> Result<Self> {
         kernel::check_built(blob.header.activation)?;
-        let log_det_const = kernel::constant_log_det(blob.header.shape, blob.weights)?;
+        let weights = blob.flow_weights();
+        let log_det_const = kernel::constant_log_det(blob.header.shape, weights)?;
         let layout = Layout::new(blob.header.shape);
         Ok(Self {
             header: blob.header,
-            weights: blob.weights,
+            weights,
+            base_weights: blob.base_weights(),
             log_det_const,
             len: blob.len,
+            version: blob.version,
             layout,
         })
+    }
+
+    /// The base density.
+    pub fn base(&self) -> Base {
+        self.header.base
+    }
+
+    /// The format version of the blob (1 or 2).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The base section's weights (empty for the standard normal).
+    pub fn base_weights(&self) -> &'a [f32] {
+        self.base_weights
+    }
+
+    /// The base log density of a base-space vector `u` (what [`MafView::inverse`]
+    /// returns): `log_prob(x) = base_log_density(inverse(x)) + log_det`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for a wrong `u` or `scratch` length (`scratch`:
+    /// at least `D` floats).
+    pub fn base_log_density(&self, u: &[f32], scratch: &mut [f32]) -> Result<f32> {
+        let dim = self.header.shape.dim;
+        if u.len() != dim {
+            return Err(Error::LengthMismatch {
+                what: "base vector",
+                expected: dim,
+                found: u.len(),
+            });
+        }
+        let found = scratch.len();
+        let d = scratch.get_mut(..dim).ok_or(Error::LengthMismatch {
+            what: "scratch",
+            expected: dim,
+            found,
+        })?;
+        Ok(base::log_density(self.header.base, self.base_weights, u, d))
+    }
+
+    /// A draw from the base density into `u`, from `choice` uniform in `[0, 1)`
+    /// (which mixture component; unused for the standard normal) and `eps`, `D`
+    /// standard normal values. [`MafView::sample`] of the result samples the model.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for a wrong `eps` or `u` length,
+    /// [`Error::NonFiniteInput`] for a non-finite `eps` value.
+    pub fn draw_base(&self, choice: f32, eps: &[f32], u: &mut [f32]) -> Result<()> {
+        let dim = self.header.shape.dim;
+        for (what, len) in [("normal draws", eps.len()), ("base vector", u.len())] {
+            if len != dim {
+                return Err(Error::LengthMismatch {
+                    what,
+                    expected: dim,
+                    found: len,
+                });
+            }
+        }
+        if let Some(index) = eps.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput { index });
+        }
+        base::draw(self.header.base, self.base_weights, choice, eps, u);
+        Ok(())
     }
 
     /// The blob's header (shapes, activation, threshold, metadata).
@@ -105,6 +175,8 @@ impl<'a> MafView<'a> {
             self.header.activation,
             self.weights,
             self.log_det_const,
+            self.header.base,
+            self.base_weights,
             x,
             ctx,
             &mut w,
@@ -113,7 +185,8 @@ impl<'a> MafView<'a> {
 
     /// The transform to the base space, `u = f⁻¹(x)`, written into `u`; returns
     /// `log|det ∂f⁻¹/∂x|` (raw units), so that
-    /// `log_prob(x) = log N(u; 0, I) + log_det`.
+    /// `log_prob(x) = base_log_density(u) + log_det` (for the standard normal base,
+    /// `log N(u; 0, I) + log_det`).
     ///
     /// # Errors
     /// As [`MafView::log_prob`].
@@ -145,8 +218,8 @@ impl<'a> MafView<'a> {
         finite(self.log_det_const - sum_alpha)
     }
 
-    /// Sampling: `x = f(u)` for a base vector `u` (draw it from a standard normal to
-    /// sample the model), written into `x`.
+    /// Sampling: `x = f(u)` for a base vector `u` (draw it with
+    /// [`MafView::draw_base`] to sample the model), written into `x`.
     ///
     /// # Errors
     /// Length and finiteness errors as [`MafView::log_prob`]; [`Error::Overflow`] if
@@ -301,6 +374,22 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
         self.view.header.activation
     }
 
+    /// The base density.
+    pub fn base(&self) -> Base {
+        self.view.base()
+    }
+
+    /// A draw from the base density (see [`MafView::draw_base`]); [`Maf::sample`]
+    /// of the result samples the model.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`] for a non-finite `eps` value.
+    pub fn draw_base(&self, choice: f32, eps: &[f32; D]) -> Result<[f32; D]> {
+        let mut u = [0.0f32; D];
+        self.view.draw_base(choice, eps, &mut u)?;
+        Ok(u)
+    }
+
     /// The anomaly threshold stored in the blob, if any.
     pub fn threshold(&self) -> Option<f32> {
         self.view.threshold()
@@ -324,6 +413,8 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
                 self.activation(),
                 self.view.weights,
                 self.view.log_det_const,
+                self.view.header.base,
+                self.view.base_weights,
                 x,
                 ctx,
                 w,

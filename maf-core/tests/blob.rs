@@ -37,6 +37,9 @@ fn round_trip_keeps_header_and_weights() {
         shape: s,
         activation: Activation::Tanh,
         threshold: Some(-12.25),
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: "epochs=12\nseed=3",
     };
     let bytes = blob::write(&header, &weights).unwrap();
@@ -51,13 +54,26 @@ fn round_trip_keeps_header_and_weights() {
     assert_eq!(bytes.len(), offset + 4 * weights.len() + 4);
 }
 
-/// The Rust writer and the Python writer of the format document agree byte for byte.
+/// The Rust version-1 writer and the Python writer of the format document agree
+/// byte for byte on the (version 1) golden blobs, and the version-2 writer's blob of
+/// the same model loads to the same header and weights.
 #[test]
 fn writer_matches_the_documented_python_writer() {
-    let bytes = golden("a");
-    let aligned = AlignedBlob::new(&bytes);
-    let parsed = blob::parse(aligned.as_bytes()).unwrap();
-    assert_eq!(blob::write(&parsed.header, parsed.weights).unwrap(), bytes);
+    for name in ["a", "b", "c"] {
+        let bytes = golden(name);
+        let aligned = AlignedBlob::new(&bytes);
+        let parsed = blob::parse(aligned.as_bytes()).unwrap();
+        assert_eq!(parsed.version, 1);
+        assert_eq!(
+            blob::write_v1(&parsed.header, parsed.weights).unwrap(),
+            bytes
+        );
+        let v2 = AlignedBlob::new(&blob::write(&parsed.header, parsed.weights).unwrap());
+        let again = blob::parse(v2.as_bytes()).unwrap();
+        assert_eq!(again.version, 2);
+        assert_eq!(again.header, parsed.header);
+        assert_eq!(again.weights, parsed.weights);
+    }
 }
 
 #[test]
@@ -131,12 +147,12 @@ fn precise_errors() {
     assert_eq!(parse(&[]), Err(Error::Truncated));
     // Version (checked before the CRC).
     let mut bad = good.clone();
-    bad[MAGIC.len()] = 2;
+    bad[MAGIC.len()] = 3;
     assert_eq!(
         parse(&bad),
         Err(Error::VersionMismatch {
-            expected: 1,
-            found: 2
+            expected: 2,
+            found: 3
         })
     );
     // CRC.
@@ -217,6 +233,9 @@ fn writer_refuses_what_the_loader_would_refuse() {
         shape: s,
         activation: Activation::Relu,
         threshold: None,
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: "",
     };
     assert!(blob::write(&header, &w[1..]).is_err());

@@ -121,6 +121,9 @@ fn check<const D: usize, const H: usize, const L: usize, const C: usize, const K
                     shape: s,
                     activation: act,
                     threshold: None,
+                    base: maf_core::Base::StandardNormal,
+                    window: maf_core::blob::Window::PER_VECTOR,
+                    columns: "",
                     metadata: "",
                 };
                 let blob = AlignedBlob::new(&blob::write(&header, &weights).unwrap());
@@ -223,6 +226,9 @@ fn inactive_relu_unit_feeds_no_output() {
         shape: s,
         activation: Activation::Relu,
         threshold: None,
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: "",
     };
     let blob = AlignedBlob::new(&blob::write(&header, &weights).unwrap());

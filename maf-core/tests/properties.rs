@@ -194,6 +194,9 @@ fn made_is_autoregressive_in_its_order() {
                 shape: s,
                 activation: Activation::Relu,
                 threshold: None,
+                base: maf_core::Base::StandardNormal,
+                window: maf_core::blob::Window::PER_VECTOR,
+                columns: "",
                 metadata: "",
             };
             let blob = AlignedBlob::new(&blob::write(&header, &w).unwrap());

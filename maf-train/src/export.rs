@@ -166,6 +166,9 @@ impl TrainedModel {
             shape: core_shape(&self.arch()),
             activation: core_activation(self.arch().activation),
             threshold,
+            base: maf_core::Base::StandardNormal,
+            window: maf_core::blob::Window::PER_VECTOR,
+            columns: "",
             metadata,
         };
         maf_core::blob::write(&header, &weights).map_err(|e| Error::Model {

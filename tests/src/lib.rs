@@ -334,6 +334,9 @@ pub fn random_blob_with(
         shape,
         activation,
         threshold: Some(-20.0),
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata,
     };
     maf_core::blob::write(&header, &w).unwrap_or_else(|e| panic!("invalid test blob: {e}"))

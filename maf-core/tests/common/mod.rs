@@ -51,6 +51,9 @@ pub fn random_blob(shape: Shape, activation: Activation, scale: f32, seed: u64) 
         shape,
         activation,
         threshold: Some(-10.0),
+        base: maf_core::Base::StandardNormal,
+        window: maf_core::blob::Window::PER_VECTOR,
+        columns: "",
         metadata: "test model",
     };
     AlignedBlob::new(&blob::write(&header, &weights).expect("valid model"))
