@@ -231,8 +231,8 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         layers,
         batch_norm,
     };
-    shape.check()?;
     let base = Base::from_parts(base_kind, components)?;
+    check_shape(shape, base)?;
     check_columns(columns, dim + context)?;
     let header = Header {
         shape,
@@ -263,6 +263,16 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         len: body_len + 4,
         version,
     })
+}
+
+/// The shapes in range; `layers = 0` (no flow: the base alone) only with a
+/// mixture base.
+fn check_shape(shape: Shape, base: Base) -> Result<()> {
+    if shape.layers == 0 && base != Base::StandardNormal {
+        Shape { layers: 1, ..shape }.check()
+    } else {
+        shape.check()
+    }
 }
 
 /// Column names: none, or exactly `count` non-empty, distinct names separated by
@@ -335,7 +345,8 @@ mod writer {
     use std::vec::Vec;
 
     use super::{
-        Base, Header, MAGIC, MAX_COLUMNS, MAX_METADATA, MAX_WINDOW, VERSION, Window, crc32, parse,
+        Base, Header, MAGIC, MAX_COLUMNS, MAX_METADATA, MAX_WINDOW, VERSION, Window, check_shape,
+        crc32, parse,
     };
     use crate::{Error, Result};
 
@@ -372,7 +383,7 @@ mod writer {
 
     fn encode(header: &Header<'_>, weights: &[f32], version: u32) -> Result<Vec<u8>> {
         let shape = header.shape;
-        shape.check()?;
+        check_shape(shape, header.base)?;
         if weights.len() != header.weight_count() {
             return Err(Error::WeightCount {
                 expected: header.weight_count(),

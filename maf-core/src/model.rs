@@ -283,7 +283,8 @@ impl<'a, const D: usize, const H: usize, const L: usize, const C: usize, const K
         assert!(D >= 1 && D <= Shape::MAX_DIM, "D must be in 1..=256");
         assert!(C <= Shape::MAX_CONTEXT, "C must be in 0..=256");
         assert!(H >= 1 && H <= Shape::MAX_HIDDEN, "H must be in 1..=1024");
-        assert!(L >= 1 && L <= Shape::MAX_LAYERS, "L must be in 1..=32");
+        // L = 0 (the base alone) loads only for a mixture base (checked by the loader).
+        assert!(L <= Shape::MAX_LAYERS, "L must be in 0..=32");
         assert!(K == 1 || K == 2, "K (hidden layers) must be 1 or 2");
     };
 

@@ -103,7 +103,8 @@ pub struct Shape {
     pub hidden: usize,
     /// Hidden layers per MADE `K`: 1 or 2.
     pub hidden_layers: usize,
-    /// Number of stacked MADEs `L`, 1..=[`Shape::MAX_LAYERS`].
+    /// Number of stacked MADEs `L`, 1..=[`Shape::MAX_LAYERS`] (0, no flow at all,
+    /// only in a version-2 blob with a mixture base).
     pub layers: usize,
     /// Whether a batch-norm layer (inference form) follows every MADE.
     pub batch_norm: bool,

@@ -439,6 +439,7 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
         stats: fitted.stats,
         x_std,
         c_std,
+        columns: tr.x_names.iter().chain(&tr.c_names).cloned().collect(),
     };
     // The threshold comes from maf-core's own log densities of the validation rows,
     // so the device flags the intended fraction of them.

@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2};
 
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
-use crate::model::{Activation, Arch, BN_EPS, BnStats, Kind, Params, Real};
+use crate::model::{Activation, Arch, BN_EPS, BnStats, HALF_LN_2PI, Kind, Params, Real};
 
 /// Everything a blob describes, in the trainer's form: the parameters, their
 /// whole-training-set batch-norm statistics and the standardisations.
@@ -18,6 +18,8 @@ pub struct TrainedModel {
     pub x_std: Standardizer,
     /// Context standardisation (empty for an unconditional model).
     pub c_std: Standardizer,
+    /// Column names, features then context columns (empty: unnamed).
+    pub columns: Vec<String>,
 }
 
 /// The `maf-core` shape of an architecture.
@@ -30,6 +32,48 @@ pub fn core_shape(arch: &Arch) -> maf_core::Shape {
         layers: arch.layers,
         batch_norm: arch.batch_norm,
     }
+}
+
+/// The base section of the blob (`docs/blob-format.md`): per component the log
+/// normaliser `ln w_k + Σ ln W_jj - (D/2) ln 2π` (computed in `f64` from the
+/// stored `f32` diagonal, so the loader's weight check sees consistent values),
+/// the mean and the precision factor's rows.
+fn pack_base(arch: &Arch, p: &Params<f32>) -> Vec<f32> {
+    let d = arch.dim;
+    let (Some((logits, means, factors)), maf_core::Base::Mixture { covariance, .. }) =
+        (p.base(), arch.base)
+    else {
+        return Vec::new();
+    };
+    let lmax = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &b| a.max(f64::from(b)));
+    let lse = lmax
+        + logits
+            .iter()
+            .map(|&l| (f64::from(l) - lmax).exp())
+            .sum::<f64>()
+            .ln();
+    let mut w = Vec::new();
+    for k in 0..logits.ncols() {
+        let diag: Vec<f32> = (0..d)
+            .map(|j| f64::from(factors[(k, j * d + j)]).exp() as f32)
+            .collect();
+        let log_det: f64 = diag.iter().map(|&v| f64::from(v).ln()).sum();
+        let c = f64::from(logits[(0, k)]) - lse + log_det - d as f64 * HALF_LN_2PI;
+        w.push(c as f32);
+        w.extend(means.row(k).iter());
+        for j in 0..d {
+            match covariance {
+                maf_core::Covariance::Full => {
+                    w.extend((0..j).map(|i| factors[(k, j * d + i)]));
+                    w.push(diag[j]);
+                }
+                maf_core::Covariance::Diagonal => w.push(diag[j]),
+            }
+        }
+    }
+    w
 }
 
 /// The `maf-core` activation.
@@ -144,7 +188,8 @@ impl TrainedModel {
                 w.extend(shift.iter().map(|&v| v as f32));
             }
         }
-        let expected = core_shape(&a).weight_count();
+        w.extend(pack_base(&a, p));
+        let expected = core_shape(&a).weight_count() + a.base.weight_count(d);
         if w.len() != expected {
             return Err(Error::Internal(format!(
                 "packed {} weights, the shape needs {expected}",
@@ -162,13 +207,27 @@ impl TrainedModel {
     /// metadata), [`Error::Internal`] from [`TrainedModel::pack`].
     pub fn to_blob(&self, threshold: Option<f32>, metadata: &str) -> Result<Vec<u8>> {
         let weights = self.pack()?;
+        // Names the blob can carry (one per column, distinct, no newline);
+        // otherwise none, and the device matches columns by position.
+        let joined = self.columns.join("\n");
+        let named = self.columns.len() == self.arch().dim + self.arch().context
+            && self
+                .columns
+                .iter()
+                .all(|c| !c.is_empty() && !c.contains('\n'))
+            && joined.len() <= maf_core::blob::MAX_COLUMNS
+            && self
+                .columns
+                .iter()
+                .enumerate()
+                .all(|(i, c)| !self.columns[i + 1..].contains(c));
         let header = maf_core::blob::Header {
             shape: core_shape(&self.arch()),
             activation: core_activation(self.arch().activation),
             threshold,
-            base: maf_core::Base::StandardNormal,
+            base: self.arch().base,
             window: maf_core::blob::Window::PER_VECTOR,
-            columns: "",
+            columns: if named { &joined } else { "" },
             metadata,
         };
         maf_core::blob::write(&header, &weights).map_err(|e| Error::Model {

@@ -149,8 +149,9 @@ impl FitParams {
     /// # Errors
     /// [`Error::InvalidParam`] naming the first bad option.
     pub fn check(self) -> Result<CheckedFitParams> {
-        if !(1..=32).contains(&self.layers) {
-            return Err(bad("layers", format!("{} is not in 1..=32", self.layers)));
+        // 0 MADEs is the mixture base alone (the caller pairs it with a mixture).
+        if self.layers > 32 {
+            return Err(bad("layers", format!("{} is not in 0..=32", self.layers)));
         }
         if !(1..=1024).contains(&self.hidden) {
             return Err(bad("hidden", format!("{} is not in 1..=1024", self.hidden)));

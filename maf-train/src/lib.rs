@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod hyper;
 pub mod metrics;
+pub mod mixture;
 pub mod model;
 pub mod plot;
 pub mod report;

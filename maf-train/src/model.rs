@@ -101,9 +101,16 @@ pub struct Arch {
     pub batch_norm: bool,
     /// Hidden activation.
     pub activation: Activation,
+    /// The base density after the flow.
+    pub base: maf_core::Base,
 }
 
 impl Arch {
+    /// Number of mixture components of the base (0 for the standard normal).
+    pub fn components(&self) -> usize {
+        self.base.components()
+    }
+
     fn dm(&self) -> usize {
         self.dim.saturating_sub(1).max(1)
     }
@@ -204,6 +211,8 @@ pub struct Masks<F> {
     w1: [Array2<F>; 2],
     w2: Array2<F>,
     wo: [Array2<F>; 2],
+    /// The mixture factors' mask, `K × D²` (lower triangle, or the diagonal).
+    pub base: Option<Array2<F>>,
 }
 
 impl<F: Real> Masks<F> {
@@ -239,10 +248,25 @@ impl<F: Real> Masks<F> {
         } else {
             Array2::zeros((0, 0))
         };
+        let base = match arch.base {
+            maf_core::Base::StandardNormal => None,
+            maf_core::Base::Mixture {
+                components,
+                covariance,
+            } => Some(Array2::from_shape_fn((components, d * d), |(_, e)| {
+                let (j, i) = (e / d, e % d);
+                let on = match covariance {
+                    maf_core::Covariance::Full => i <= j,
+                    maf_core::Covariance::Diagonal => i == j,
+                };
+                if on { F::one() } else { F::zero() }
+            })),
+        };
         Masks {
             w1: [w1(0), w1(1)],
             w2,
             wo: [wo(0), wo(1)],
+            base,
         }
     }
 
@@ -278,14 +302,77 @@ impl<F: Real> Params<F> {
 
     /// All-zero parameters (also the starting gradient and Adam moments).
     pub fn zeros(arch: Arch) -> Self {
-        let tensors = (0..arch.layers)
+        let mut tensors: Vec<Array2<F>> = (0..arch.layers)
             .flat_map(|_| {
                 ALL_KINDS
                     .iter()
                     .map(move |&k| Array2::zeros(Self::shape(&arch, k)))
             })
             .collect();
+        let (k, d) = (arch.components(), arch.dim);
+        if k > 0 {
+            tensors.push(Array2::zeros((1, k)));
+            tensors.push(Array2::zeros((k, d)));
+            tensors.push(Array2::zeros((k, d * d)));
+        }
         Params { arch, tensors }
+    }
+
+    /// The mixture base's tensors `(logits 1 × K, means K × D, factors K × D²)`,
+    /// if the base is a mixture. Factor row `k` holds `W_k[j][i]` at `j D + i`
+    /// (lower triangle; diagonal only for diagonal covariance), the diagonal as
+    /// its logarithm.
+    pub fn base(&self) -> Option<(&Array2<F>, &Array2<F>, &Array2<F>)> {
+        let at = self.arch.layers * KINDS;
+        match self.tensors.get(at..at + 3) {
+            Some([a, b, c]) => Some((a, b, c)),
+            _ => None,
+        }
+    }
+
+    /// Mutable [`Params::base`].
+    pub fn base_mut(&mut self) -> Option<(&mut Array2<F>, &mut Array2<F>, &mut Array2<F>)> {
+        let at = self.arch.layers * KINDS;
+        match self.tensors.get_mut(at..at + 3) {
+            Some([a, b, c]) => Some((a, b, c)),
+            _ => None,
+        }
+    }
+
+    /// Sets the base to a fitted mixture (same K, D and covariance as `arch`).
+    pub fn set_base(&mut self, gmm: &crate::mixture::Gmm) {
+        let d = self.arch.dim;
+        if let Some((logits, means, factors)) = self.base_mut() {
+            for (k, (&w, f)) in gmm.weights.iter().zip(&gmm.factors).enumerate() {
+                logits[(0, k)] = F::of(w.ln());
+                for j in 0..d {
+                    means[(k, j)] = F::of(gmm.means[(k, j)]);
+                    for i in 0..=j {
+                        let v = f[(j, i)];
+                        factors[(k, j * d + i)] = if i == j { F::of(v.ln()) } else { F::of(v) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parameters of a flow that starts as the identity (output layers zero, so
+    /// every MADE gives `mu = 0`, `alpha = 0`) on top of the fitted mixture `gmm`:
+    /// at the start the model's density is the mixture's. Hidden weights are drawn
+    /// as in [`Params::init`], so training can move away from the identity.
+    pub fn init_from_mixture(
+        arch: Arch,
+        masks: &Masks<F>,
+        gmm: &crate::mixture::Gmm,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let mut p = Self::init(arch, masks, rng);
+        for l in 0..arch.layers {
+            p.get_mut(l, Kind::Wo).fill(F::zero());
+            p.get_mut(l, Kind::Bo).fill(F::zero());
+        }
+        p.set_base(gmm);
+        p
     }
 
     /// Random initial parameters: weights normal with standard deviation
@@ -329,7 +416,12 @@ impl<F: Real> Params<F> {
 
     /// Number of trainable values that are not masked out.
     pub fn count_unmasked(&self, masks: &Masks<F>) -> usize {
-        let mut n = 0;
+        let mut n = match (self.base(), &masks.base) {
+            (Some((a, b, _)), Some(m)) => {
+                a.len() + b.len() + m.iter().filter(|v| !v.is_zero()).count()
+            }
+            _ => 0,
+        };
         for l in 0..self.arch.layers {
             for kind in ALL_KINDS {
                 n += match masks.get(l, kind) {
@@ -616,7 +708,138 @@ impl<F: Real> Params<F> {
             None => BnMode::Batch,
         };
         let (y, logdet, _) = self.forward(x, c, mode, false);
-        Self::log_normal(&y) + &logdet
+        self.base_log_density(&y) + &logdet
+    }
+
+    /// Per-row base log density of the flow's outputs `y`.
+    pub fn base_log_density(&self, y: &Array2<F>) -> Array1<F> {
+        match self.base() {
+            None => Self::log_normal(y),
+            Some(_) => {
+                let v = self.component_terms(y);
+                v.map_axis(Axis(1), |r| {
+                    let max = r.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+                    if !max.is_finite() {
+                        return max;
+                    }
+                    max + r.iter().fold(F::zero(), |a, &b| a + (b - max).exp()).ln()
+                })
+            }
+        }
+    }
+
+    /// The dense `D × D` factor `W_k` of mixture component `k` (diagonal
+    /// exponentiated).
+    fn factor(&self, k: usize) -> Array2<F> {
+        let d = self.arch.dim;
+        let Some((_, _, f)) = self.base() else {
+            return Array2::zeros((d, d));
+        };
+        Array2::from_shape_fn((d, d), |(j, i)| {
+            let v = f[(k, j * d + i)];
+            if i == j {
+                v.exp()
+            } else if i < j {
+                v
+            } else {
+                F::zero()
+            }
+        })
+    }
+
+    /// `ln π_k + ln|det W_k| - (D/2) ln 2π - ½ |W_k (y - m_k)|²`, rows × K.
+    fn component_terms(&self, y: &Array2<F>) -> Array2<F> {
+        let d = self.arch.dim;
+        let Some((logits, means, f)) = self.base() else {
+            return Array2::zeros((y.nrows(), 0));
+        };
+        let k = logits.ncols();
+        let lmax = logits.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+        let lse = lmax
+            + logits
+                .iter()
+                .fold(F::zero(), |a, &b| a + (b - lmax).exp())
+                .ln();
+        let mut v = Array2::zeros((y.nrows(), k));
+        for c in 0..k {
+            let w = self.factor(c);
+            let log_det = (0..d).fold(F::zero(), |a, j| a + f[(c, j * d + j)]);
+            let konst = logits[(0, c)] - lse + log_det - F::of(HALF_LN_2PI * d as f64);
+            let centred = y - &means.row(c);
+            let z = centred.dot(&w.t());
+            let half = F::of(0.5);
+            Zip::from(v.column_mut(c))
+                .and(z.rows())
+                .for_each(|v, zr| *v = konst - half * zr.iter().fold(F::zero(), |a, &b| a + b * b));
+        }
+        v
+    }
+
+    /// Gradient of the loss `-mean_n(base log density of y_n)` with respect to
+    /// `y` (returned) and to the mixture's tensors (written into `grad`, masked).
+    fn base_backward(&self, masks: &Masks<F>, y: &Array2<F>, grad: &mut Params<F>) -> Array2<F> {
+        let n = y.nrows();
+        let inv_n = F::of(1.0 / n.max(1) as f64);
+        let Some((logits, means, _)) = self.base() else {
+            return y * inv_n;
+        };
+        let d = self.arch.dim;
+        let k = logits.ncols();
+        let v = self.component_terms(y);
+        // Responsibilities r_nk = softmax_k v_nk.
+        let mut r = v;
+        for mut row in r.rows_mut() {
+            let max = row.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+            let mut s = F::zero();
+            for x in row.iter_mut() {
+                *x = (*x - max).exp();
+                s += *x;
+            }
+            row.mapv_inplace(|x| x / s);
+        }
+        let lmax = logits.iter().fold(F::neg_infinity(), |a, &b| a.max(b));
+        let pi: Vec<F> = {
+            let e: Vec<F> = logits.iter().map(|&l| (l - lmax).exp()).collect();
+            let s = e.iter().fold(F::zero(), |a, &b| a + b);
+            e.iter().map(|&x| x / s).collect()
+        };
+        let mut g_y = Array2::<F>::zeros((n, d));
+        let mut g_logit = Array2::<F>::zeros((1, k));
+        let mut g_mean = Array2::<F>::zeros((k, d));
+        let mut g_fac = Array2::<F>::zeros((k, d * d));
+        for c in 0..k {
+            let w = self.factor(c);
+            let centred = y - &means.row(c);
+            let z = centred.dot(&w.t());
+            // dL/dz = r z / N.
+            let rc = r.column(c).mapv(|x| x * inv_n);
+            let gz = &z * &rc.clone().insert_axis(Axis(1));
+            let gd = gz.dot(&w);
+            g_y += &gd;
+            g_mean.row_mut(c).assign(&(-gd.sum_axis(Axis(0))));
+            let gw = gz.t().dot(&centred);
+            let r_sum = rc.sum();
+            g_logit[(0, c)] = pi[c] - r_sum;
+            for j in 0..d {
+                for i in 0..=j {
+                    g_fac[(c, j * d + i)] = if i == j {
+                        // W_jj = exp(θ): chain rule, and ln|det W| = Σ θ_jj gives -r/N.
+                        gw[(j, j)] * w[(j, j)] - r_sum
+                    } else {
+                        gw[(j, i)]
+                    };
+                }
+            }
+        }
+        if let Some(m) = &masks.base {
+            g_fac *= m;
+        }
+        if let Some((a, b, c)) = grad.base_mut() {
+            a.assign(&g_logit);
+            b.assign(&g_mean);
+            c.assign(&g_fac);
+        }
+        g_y
     }
 
     fn log_normal(y: &Array2<F>) -> Array1<F> {
@@ -655,9 +878,10 @@ impl<F: Real> Params<F> {
         let n = x.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
         let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true);
-        let loss = -(Self::log_normal(&y) + &logdet).sum() * inv_n;
-        // L = mean_n(0.5 |y_n|² + const - logdet_n): dL/dy = y / N.
-        let mut g = y * inv_n;
+        let loss = -(self.base_log_density(&y) + &logdet).sum() * inv_n;
+        // L = mean_n(-log base(y_n) - logdet_n): for the standard normal,
+        // dL/dy = y / N.
+        let mut g = self.base_backward(masks, &y, grad);
         for (l, cache) in caches.iter().enumerate().rev() {
             let g_u = if arch.batch_norm {
                 let lg = row(self.get(l, Kind::LogGamma));

@@ -348,6 +348,7 @@ pub fn arch_for(hp: &CheckedFitParams, dim: usize, context: usize) -> Arch {
         layers: hp.layers,
         batch_norm: hp.batch_norm,
         activation: hp.activation,
+        base: maf_core::Base::StandardNormal,
     }
 }
 
@@ -379,6 +380,27 @@ pub fn fit(
     log_jacobian: f64,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Fitted> {
+    fit_from(hp, arch, None, None, train, valid, log_jacobian, on_epoch)
+}
+
+/// [`fit`] from the starting parameters `init` (`None`: random, [`Params::init`]),
+/// stopping early (as if patience ran out) when `deadline` passes. With `init`
+/// given, their own validation score is "epoch 0": training keeps it unless an
+/// epoch beats it, so the result is never worse on validation than the start.
+///
+/// # Errors
+/// As [`fit`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_from(
+    hp: &CheckedFitParams,
+    arch: Arch,
+    init: Option<Params<f32>>,
+    deadline: Option<Instant>,
+    train: Data<'_>,
+    valid: Data<'_>,
+    log_jacobian: f64,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<Fitted> {
     let n = train.x.nrows();
     if n < 2 || valid.x.nrows() == 0 {
         return Err(Error::InvalidParam {
@@ -392,19 +414,33 @@ pub fn fit(
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
     let masks = Masks::<f32>::new(&arch);
-    let mut params = Params::<f32>::init(arch, &masks, &mut rng);
+    let given = init.is_some();
+    let mut params = match init {
+        Some(p) => p,
+        None => Params::<f32>::init(arch, &masks, &mut rng),
+    };
     let mut grad = Params::<f32>::zeros(arch);
     let mut adam = Adam::new(arch);
     let mut lr = hp.learning_rate;
     let mut order: Vec<usize> = (0..n).collect();
     let batches = even_batches(n, hp.batch_size.rows(n).min(n));
     let mut best: Option<(Params<f32>, BnStats, f64, usize, f64)> = None;
+    if given && params.all_finite() {
+        let stats = params.bn_stats(train.x, train.c);
+        let lls = log_likelihoods(&params, &stats, valid.x, valid.c, log_jacobian);
+        let mean = lls.iter().sum::<f64>() / lls.len() as f64;
+        let ll = trimmed_mean_low(&lls, hp.anomaly_quantile);
+        if ll.is_finite() {
+            best = Some((params.clone(), stats, ll, 0, mean));
+        }
+    }
     let mut stale = 0;
     let mut recoveries = 0;
     let mut epoch = 0;
     let mut xb = Array2::<f32>::zeros((0, arch.dim));
     let mut cb = Array2::<f32>::zeros((0, arch.context));
-    while epoch < hp.max_epochs && stale < hp.patience {
+    let mut out_of_time = false;
+    while epoch < hp.max_epochs && stale < hp.patience && !out_of_time {
         epoch += 1;
         order.shuffle(&mut rng);
         let (loss_sum, mut diverged) = run_epoch(
@@ -462,6 +498,10 @@ pub fn fit(
                 Some((p, ..)) => p.clone(),
                 None => Params::<f32>::init(arch, &masks, &mut rng),
             };
+            if arch.layers == 0 {
+                // Nothing to train but the base: keep the start.
+                break;
+            }
             adam = Adam::new(arch);
             recovered = Some(format!(
                 "{why}: restarted from the best weights with learning rate {lr:e}"
@@ -475,6 +515,7 @@ pub fn fit(
             }
         }
         let (best_ll, best_epoch) = best.as_ref().map_or((f64::NAN, 0), |b| (b.2, b.3));
+        out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
         on_epoch(&EpochReport {
             epoch,
             max_epochs: hp.max_epochs,

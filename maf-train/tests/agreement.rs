@@ -57,12 +57,39 @@ fn trained(arch: Arch, seed: u64) -> (TrainedModel, Array2<f64>, Array2<f64>) {
         x: xs.view(),
         c: cs.view(),
     };
-    let fitted = train::fit(&hp, arch, data, data, x_std.log_jacobian(), &mut |_| {}).expect("fit");
+    let start = match arch.base {
+        maf_core::Base::StandardNormal => None,
+        maf_core::Base::Mixture {
+            components,
+            covariance,
+        } => {
+            let gmm =
+                maf_train::mixture::fit(xs.mapv(f64::from).view(), components, covariance, seed)
+                    .expect("EM");
+            let masks = maf_train::model::Masks::<f32>::new(&arch);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            Some(maf_train::model::Params::init_from_mixture(
+                arch, &masks, &gmm, &mut rng,
+            ))
+        }
+    };
+    let fitted = train::fit_from(
+        &hp,
+        arch,
+        start,
+        None,
+        data,
+        data,
+        x_std.log_jacobian(),
+        &mut |_| {},
+    )
+    .expect("fit");
     let model = TrainedModel {
         params: fitted.params,
         stats: fitted.stats,
         x_std,
         c_std,
+        columns: Vec::new(),
     };
     // Evaluate on fresh rows, some far outside the training range.
     let (mut tx, tc) = synthetic(200, arch.dim, arch.context, seed + 100);
@@ -113,6 +140,7 @@ fn arch(
         layers: 3,
         batch_norm,
         activation,
+        base: maf_core::Base::StandardNormal,
     }
 }
 
@@ -137,4 +165,48 @@ fn one_dimension_and_more_hidden_than_degrees() {
     let mut a = arch(9, 0, 1, true, Activation::Tanh);
     a.hidden = 5; // fewer hidden units than degrees
     check(a, 5);
+}
+
+fn mixture(
+    mut a: Arch,
+    layers: usize,
+    components: usize,
+    covariance: maf_core::Covariance,
+) -> Arch {
+    a.layers = layers;
+    a.base = maf_core::Base::Mixture {
+        components,
+        covariance,
+    };
+    a
+}
+
+#[test]
+fn mixture_base_full_covariance_with_a_flow() {
+    use maf_core::Covariance::Full;
+    check(
+        mixture(arch(5, 0, 1, false, Activation::Tanh), 2, 4, Full),
+        6,
+    );
+    check(
+        mixture(arch(4, 2, 2, true, Activation::Relu), 3, 3, Full),
+        7,
+    );
+}
+
+#[test]
+fn mixture_base_diagonal_and_mixture_alone() {
+    use maf_core::Covariance::{Diagonal, Full};
+    check(
+        mixture(arch(6, 1, 1, false, Activation::Relu), 2, 5, Diagonal),
+        8,
+    );
+    check(
+        mixture(arch(3, 0, 1, false, Activation::Relu), 0, 6, Full),
+        9,
+    );
+    check(
+        mixture(arch(1, 0, 1, false, Activation::Relu), 0, 2, Diagonal),
+        10,
+    );
 }
