@@ -18,7 +18,7 @@ use crate::export::TrainedModel;
 use crate::hyper::{BatchSize, DEFAULT_ANOMALY_QUANTILE, FitParams};
 use crate::metrics;
 use crate::model::Activation;
-use crate::train::{self, EpochReport};
+use crate::train;
 
 /// Train Masked Autoregressive Flows on sensor data and export weight blobs that
 /// `maf-core` evaluates on a microcontroller.
@@ -100,6 +100,24 @@ impl From<ActivationArg> for Activation {
     }
 }
 
+/// Covariance of the mixture components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CovarianceArg {
+    /// Full covariance matrices: D (D + 1) / 2 values per component.
+    Full,
+    /// Diagonal covariances: D values per component.
+    Diag,
+}
+
+impl From<CovarianceArg> for maf_core::Covariance {
+    fn from(c: CovarianceArg) -> Self {
+        match c {
+            CovarianceArg::Full => maf_core::Covariance::Full,
+            CovarianceArg::Diag => maf_core::Covariance::Diagonal,
+        }
+    }
+}
+
 /// `maf-train fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
@@ -115,15 +133,40 @@ pub struct FitArgs {
     /// Where to write the model blob (written atomically).
     #[arg(long, value_name = "MODEL.maf")]
     pub out: PathBuf,
-    /// Number of stacked MADEs (1..=32).
-    #[arg(long, default_value_t = 5)]
-    pub layers: usize,
-    /// Hidden units per hidden layer (1..=1024).
-    #[arg(long, default_value_t = 64)]
-    pub hidden: usize,
+    /// Number of stacked MADEs (0..=32; 0 = the Gaussian mixture alone). Default:
+    /// chosen by the search (2 and 5 are tried), like every shape setting left out.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Hidden units per hidden layer (1..=1024). Default: chosen by the search (32
+    /// with 2 MADEs, 64 with 5).
+    #[arg(long)]
+    pub hidden: Option<usize>,
     /// Hidden layers per MADE (1 or 2).
     #[arg(long, default_value_t = 1)]
     pub hidden_layers: usize,
+    /// Mixture components of the base density (1..=64), or 0 for the standard
+    /// normal base of the classic MAF. Default: chosen by the search among 1, 2,
+    /// 4, 8, 16 and 32 (and the standard normal).
+    #[arg(long)]
+    pub components: Option<usize>,
+    /// Covariance of the mixture components. Default: chosen by the search.
+    #[arg(long, value_enum)]
+    pub covariance: Option<CovarianceArg>,
+    /// Device budget: most Cortex-M4F instructions per log density (the estimate
+    /// `maf-train inspect` prints). The default, 16,000, is 0.1 ms on a 160 MHz
+    /// Cortex-M4F. Candidates over it are not trained, unless the flags leave
+    /// only one.
+    #[arg(long, default_value_t = 16_000)]
+    pub max_instructions: usize,
+    /// Device budget: most blob bytes. The default, 131,072 (128 KiB), leaves half
+    /// of a 256 KiB flash to the firmware.
+    #[arg(long, default_value_t = 131_072)]
+    pub max_blob_bytes: usize,
+    /// Wall-time budget of the whole model search, in seconds. When it runs out
+    /// the candidate in training stops at its best epoch so far, the rest are
+    /// skipped, and the best so far is kept.
+    #[arg(long, default_value_t = 480.0)]
+    pub time_budget: f64,
     /// Minibatch size in rows, or `auto`: about 100 minibatches per epoch, within
     /// 100..=256 rows (100 up to 10,000 training rows, 256 from 25,600). Small
     /// sets keep the gradient noise of small batches; large ones get steadier
@@ -147,14 +190,15 @@ pub struct FitArgs {
     /// give a byte-identical blob.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Leave out the batch-norm layer after every MADE.
+    /// Leave out the batch-norm layer after every MADE of a flow on the standard
+    /// normal base (flows on a mixture have none: they start as the identity).
     #[arg(long)]
     pub no_batch_norm: bool,
-    /// Hidden activation. tanh is the default (measured): its bounded units keep
-    /// the log scales bounded, so vectors far outside the training range get a
-    /// finite, Gaussian-like low density instead of overflowing as with ReLU.
-    #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
-    pub activation: ActivationArg,
+    /// Hidden activation of the flow. Default: chosen by the search (relu and
+    /// tanh are tried; tanh's bounded units keep the log scales bounded far from
+    /// the data, relu costs about half the device instructions).
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
     /// Columns that are context (conditioning) inputs, not modelled features:
     /// a conditional MAF p(x | context). For .npy data, name them x3 or give the
     /// 0-based column index 3.
@@ -331,10 +375,13 @@ fn file_name(p: &Path) -> String {
 ///
 /// # Errors
 /// Bad settings, bad data, divergence.
-pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(Vec<u8>, String)> {
+pub fn fit_blob(
+    a: &FitArgs,
+    progress: &mut dyn FnMut(crate::select::Progress<'_>),
+) -> Result<(Vec<u8>, String, String)> {
     let hp = FitParams {
-        layers: a.layers,
-        hidden: a.hidden,
+        layers: a.layers.unwrap_or(0),
+        hidden: a.hidden.unwrap_or(1),
         hidden_layers: a.hidden_layers,
         batch_size: a.batch_size,
         learning_rate: a.learning_rate,
@@ -343,7 +390,7 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
         patience: a.patience,
         seed: a.seed,
         batch_norm: !a.no_batch_norm,
-        activation: a.activation.into(),
+        activation: a.activation.map_or(Activation::Tanh, Into::into),
         anomaly_quantile: a.anomaly_quantile,
         clip_norm: (a.clip_norm != 0.0).then_some(a.clip_norm),
         valid_fraction: 0.1,
@@ -411,18 +458,18 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
             batch_size,
         });
     }
-    let arch = train::arch_for(&hp, tr.x.ncols(), tr.c.ncols());
-    crate::export::core_shape(&arch)
-        .check()
-        .map_err(|e| Error::InvalidParam {
-            name: "data",
-            message: format!("the model shape is not supported by maf-core: {e}"),
-        })?;
+    let space = search_space(a, tr.x.ncols() + tr.c.ncols())?;
+    let budget = crate::select::Budget {
+        max_instructions: a.max_instructions,
+        max_blob_bytes: a.max_blob_bytes,
+        time: std::time::Duration::from_secs_f64(a.time_budget),
+    };
     let (xt, ct) = (x_std.apply::<f32>(&tr.x), c_std.apply::<f32>(&tr.c));
     let (xv, cv) = (x_std.apply::<f32>(&va.x), c_std.apply::<f32>(&va.c));
-    let fitted = train::fit(
+    let chosen = crate::select::search(
         &hp,
-        arch,
+        &space,
+        budget,
         train::Data {
             x: xt.view(),
             c: ct.view(),
@@ -434,6 +481,10 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
         x_std.log_jacobian(),
         progress,
     )?;
+    let table = crate::select::table(&chosen);
+    let arch = chosen.arch;
+    let winner = chosen.trials[chosen.winner].clone();
+    let fitted = chosen.fitted;
     let model = TrainedModel {
         params: fitted.params,
         stats: fitted.stats,
@@ -459,25 +510,45 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
     let _ = writeln!(meta, "best_epoch={}", fitted.best_epoch);
     let _ = writeln!(meta, "valid_log_likelihood={:.6}", fitted.valid_ll);
     let _ = writeln!(meta, "recoveries={}", fitted.recoveries);
+    let _ = writeln!(meta, "model={}", winner.label);
     let _ = writeln!(
         meta,
-        "settings=layers={} hidden={} hidden_layers={} batch_size={} learning_rate={} \
-         weight_decay={} max_epochs={} patience={} seed={} batch_norm={} activation={:?} \
-         clip_norm={} anomaly_quantile={}",
-        hp.layers,
-        hp.hidden,
-        hp.hidden_layers,
+        "search={} candidates in {:.1} s, chosen by validation log-likelihood within \
+         {} instructions and {} bytes",
+        chosen.trials.len(),
+        chosen.elapsed.as_secs_f64(),
+        a.max_instructions,
+        a.max_blob_bytes
+    );
+    let _ = writeln!(
+        meta,
+        "settings=layers={} hidden={} hidden_layers={} components={} batch_size={} \
+         learning_rate={} weight_decay={} max_epochs={} patience={} seed={} batch_norm={} \
+         activation={:?} clip_norm={} anomaly_quantile={}",
+        arch.layers,
+        arch.hidden,
+        arch.hidden_layers,
+        arch.components(),
         batch_size,
         hp.learning_rate,
         hp.weight_decay,
         hp.max_epochs,
         hp.patience,
         hp.seed,
-        hp.batch_norm,
-        hp.activation,
+        arch.batch_norm,
+        arch.activation,
         a.clip_norm,
         hp.anomaly_quantile
     );
+    for t in &chosen.trials {
+        let line = format!(
+            "tried={} | valid {:.4} | {} instructions | {}\n",
+            t.label, t.valid_ll, t.instructions, t.status
+        );
+        if meta.len() + line.len() + 200 < maf_core::blob::MAX_METADATA {
+            meta.push_str(&line);
+        }
+    }
     let cols = format!(
         "columns={}\ncontext_columns={}\n",
         tr.x_names.join(","),
@@ -488,26 +559,93 @@ pub fn fit_blob(a: &FitArgs, progress: &mut dyn FnMut(&EpochReport)) -> Result<(
     }
     let blob = model.to_blob(threshold, &meta)?;
     let summary = format!(
-        "{} MADEs, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
-         {} bytes, {:.1} s",
-        arch.layers,
+        "{}, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
+         {} bytes, about {} instructions per log density; search {:.1} s",
+        winner.label,
         fitted.epochs,
         fitted.best_epoch,
         fitted.valid_ll,
         threshold.map_or("none".to_string(), |t| t.to_string()),
         blob.len(),
-        fitted.elapsed.as_secs_f64()
+        winner.instructions,
+        chosen.elapsed.as_secs_f64()
     );
-    Ok((blob, summary))
+    Ok((blob, summary, table))
+}
+
+/// The search space the flags leave open: a flag fixes its choice, every other
+/// one is searched.
+fn search_space(a: &FitArgs, columns: usize) -> Result<crate::select::Space> {
+    use crate::select::{DEFAULT_COMPONENTS, DEFAULT_FLOWS};
+    let _ = columns;
+    if a.components == Some(0) && a.layers == Some(0) {
+        return Err(Error::InvalidParam {
+            name: "layers",
+            message: "0 MADEs needs a mixture base (--components 1 or more)".into(),
+        });
+    }
+    if let Some(k) = a.components
+        && k > maf_core::base::MAX_COMPONENTS
+    {
+        return Err(Error::InvalidParam {
+            name: "components",
+            message: format!("{k} is not in 0..=64"),
+        });
+    }
+    if a.hidden == Some(0) || a.hidden.is_some_and(|h| h > 1024) {
+        return Err(Error::InvalidParam {
+            name: "hidden",
+            message: format!("{} is not in 1..=1024", a.hidden.unwrap_or(0)),
+        });
+    }
+    if !(a.time_budget.is_finite() && a.time_budget > 0.0) {
+        return Err(Error::InvalidParam {
+            name: "time-budget",
+            message: format!("{} is not a positive number of seconds", a.time_budget),
+        });
+    }
+    let components = match a.components {
+        Some(k) => vec![k],
+        None => DEFAULT_COMPONENTS.to_vec(),
+    };
+    let covariances = match a.covariance {
+        Some(c) => vec![c.into()],
+        None => vec![maf_core::Covariance::Full, maf_core::Covariance::Diagonal],
+    };
+    let flows = match (a.layers, a.hidden) {
+        (Some(l), Some(h)) => vec![(l, h)],
+        (Some(0), None) => vec![(0, 1)],
+        (Some(l), None) => vec![(l, if l <= 2 { 32 } else { 64 })],
+        (None, Some(h)) => DEFAULT_FLOWS.iter().map(|&(l, _)| (l, h)).collect(),
+        (None, None) => DEFAULT_FLOWS.to_vec(),
+    };
+    let activations = match a.activation {
+        Some(x) => vec![x.into()],
+        None => vec![Activation::Relu, Activation::Tanh],
+    };
+    Ok(crate::select::Space {
+        components: if a.components == Some(0) {
+            Vec::new()
+        } else {
+            components
+        },
+        covariances,
+        flows,
+        activations,
+        hidden_layers: a.hidden_layers,
+        batch_norm: !a.no_batch_norm,
+        normal_base_flows: a.components.is_none(),
+    })
 }
 
 fn fit(a: &FitArgs) -> Result<()> {
+    use crate::select::Progress;
     let tty = std::io::stderr().is_terminal();
     let bar = (!a.quiet && tty).then(|| {
         let pb = indicatif::ProgressBar::new(a.max_epochs as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
-                "{elapsed:>4} [{bar:25}] epoch {pos}/{len} {msg} (at most {eta} left)",
+                "{elapsed:>4} {prefix} [{bar:20}] epoch {pos}/{len} {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -516,26 +654,53 @@ fn fit(a: &FitArgs) -> Result<()> {
     });
     let quiet = a.quiet;
     let patience = a.patience;
-    let mut progress = |r: &EpochReport| {
-        let line = format!(
-            "loss {:.4}  valid {:.4}  best {:.4} @ {}",
-            r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
-        );
-        if let Some(pb) = &bar {
-            // The run ends at the latest `patience` epochs after the best one.
-            let bound = (r.best_epoch + patience).max(r.epoch).min(r.max_epochs);
-            pb.set_length(bound as u64);
-            pb.set_position(r.epoch as u64);
-            pb.set_message(line);
-            if let Some(m) = &r.recovered {
-                pb.println(format!("warning: {m}"));
+    let mut current = String::new();
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Start(i, n, label) => {
+            current = format!("[{i}/{n}] {label}");
+            if let Some(pb) = &bar {
+                pb.set_prefix(current.clone());
+                pb.set_position(0);
+                pb.set_message("");
+            } else if !quiet {
+                eprintln!("{current} ...");
             }
-        } else if !quiet {
-            if let Some(m) = &r.recovered {
-                eprintln!("warning: {m}");
+        }
+        Progress::Epoch(r) => {
+            let line = format!(
+                "training loss {:.4} (nats per row, standardised)  validation \
+                 log-likelihood {:.4} (raw units), best {:.4} at epoch {}",
+                r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
+            );
+            if let Some(pb) = &bar {
+                // The run ends at the latest `patience` epochs after the best one.
+                let bound = (r.best_epoch + patience).max(r.epoch).min(r.max_epochs);
+                pb.set_length(bound as u64);
+                pb.set_position(r.epoch as u64);
+                pb.set_message(line);
+                if let Some(m) = &r.recovered {
+                    pb.println(format!("warning: {m}"));
+                }
+            } else if !quiet {
+                if let Some(m) = &r.recovered {
+                    eprintln!("warning: {m}");
+                }
+                if r.epoch.is_multiple_of(25) {
+                    eprintln!("  epoch {}: {line}", r.epoch);
+                }
             }
-            if r.epoch.is_multiple_of(25) {
-                eprintln!("epoch {}: {line}", r.epoch);
+        }
+        Progress::Done(t) => {
+            let ll = if t.valid_ll.is_finite() {
+                format!("validation log-likelihood {:.4}", t.valid_ll)
+            } else {
+                "no score".into()
+            };
+            let line = format!("{current}: {ll}, {} ({:.1} s)", t.status, t.seconds);
+            if let Some(pb) = &bar {
+                pb.println(line);
+            } else if !quiet {
+                eprintln!("{line}");
             }
         }
     };
@@ -543,9 +708,11 @@ fn fit(a: &FitArgs) -> Result<()> {
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
-    let (blob, summary) = result?;
+    let (blob, summary, table) = result?;
     write_atomic(&a.out, &blob)?;
     if !a.quiet {
+        eprintln!("model search (* = chosen; valid LL = validation log-likelihood, raw units):");
+        eprint!("{table}");
         eprintln!("wrote {}: {summary}", a.out.display());
     }
     Ok(())
@@ -910,14 +1077,27 @@ fn sample(a: &SampleArgs) -> Result<()> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let mut scratch = vec![0.0f32; shape.scratch_len()];
+    let mut eps = vec![0.0f32; shape.dim];
     let mut u = vec![0.0f32; shape.dim];
     let mut x = vec![0.0f32; shape.dim];
     let mut out = x_names.join(",");
     out.push('\n');
     for i in 0..a.count {
-        for v in &mut u {
+        for v in &mut eps {
             *v = StandardNormal.sample(&mut rng);
         }
+        // The standard normal base uses eps as it is (the same draws as before
+        // mixture bases existed); a mixture also draws its component.
+        let choice: f32 = if view.base() == maf_core::Base::StandardNormal {
+            0.0
+        } else {
+            rand::Rng::r#gen(&mut rng)
+        };
+        view.draw_base(choice, &eps, &mut u)
+            .map_err(|e| Error::Model {
+                context: format!("sample {}", i + 1),
+                message: e.to_string(),
+            })?;
         let cr: Vec<f32> = ctx
             .row(if ctx.nrows() == 1 { 0 } else { i })
             .iter()
@@ -944,6 +1124,21 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         maf_core::Activation::Relu => "relu",
         maf_core::Activation::Tanh => "tanh",
     };
+    let base_name = match h.base {
+        maf_core::Base::StandardNormal => "normal".to_string(),
+        maf_core::Base::Mixture {
+            covariance: maf_core::Covariance::Full,
+            ..
+        } => "mixture-full".to_string(),
+        maf_core::Base::Mixture { .. } => "mixture-diag".to_string(),
+    };
+    let flow_macs = if s.layers == 0 { 0 } else { s.macs() };
+    let macs = flow_macs + h.base.macs(s.dim);
+    let train_act = match h.activation {
+        maf_core::Activation::Relu => Activation::Relu,
+        maf_core::Activation::Tanh => Activation::Tanh,
+    };
+    let instructions = crate::cost::instructions(s, train_act, h.base);
     let meta: serde_json::Map<String, serde_json::Value> = h
         .metadata
         .lines()
@@ -958,12 +1153,17 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         "layers": s.layers,
         "batch_norm": s.batch_norm,
         "activation": act,
-        "parameters": s.parameter_count(),
-        "weights": s.weight_count(),
+        "base": base_name,
+        "components": h.base.components(),
+        "format_version": view.version(),
+        "columns": h.column_names().collect::<Vec<_>>(),
+        "parameters": s.parameter_count() + h.base.weight_count(s.dim),
+        "weights": h.weight_count(),
         "blob_bytes": view.blob_len(),
         "ram_bytes": s.ram_bytes(),
-        "macs_per_log_prob": s.macs(),
-        "dense_macs_per_log_prob": s.dense_macs(),
+        "macs_per_log_prob": macs,
+        "dense_macs_per_log_prob": s.dense_macs() + h.base.macs(s.dim),
+        "estimated_instructions_cortex_m4f": instructions,
         "threshold": h.threshold.map(|t| json_num(f64::from(t))),
         "metadata": meta,
     });
@@ -972,6 +1172,7 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     } else {
         let mut t = String::new();
         let _ = writeln!(t, "model        {}", a.model.display());
+        let _ = writeln!(t, "format       version {}", view.version());
         let _ = writeln!(
             t,
             "shape        D={} C={} H={} K={} L={} batch_norm={} activation={act}",
@@ -979,9 +1180,18 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         );
         let _ = writeln!(
             t,
+            "base         {}",
+            crate::cost::label(maf_core::Shape { layers: 0, ..s }, train_act, h.base)
+        );
+        if !h.columns.is_empty() {
+            let names: Vec<&str> = h.column_names().collect();
+            let _ = writeln!(t, "columns      {}", names.join(","));
+        }
+        let _ = writeln!(
+            t,
             "parameters   {} (weights in blob {})",
-            s.parameter_count(),
-            s.weight_count()
+            s.parameter_count() + h.base.weight_count(s.dim),
+            h.weight_count()
         );
         let _ = writeln!(t, "blob         {} bytes", view.blob_len());
         let _ = writeln!(
@@ -991,9 +1201,15 @@ fn inspect(a: &InspectArgs) -> Result<()> {
         );
         let _ = writeln!(
             t,
-            "MACs         {} per log density ({} dense)",
-            s.macs(),
-            s.dense_macs()
+            "MACs         {} per log density ({} dense), {} of them the base's",
+            macs,
+            s.dense_macs() + h.base.macs(s.dim),
+            h.base.macs(s.dim)
+        );
+        let _ = writeln!(
+            t,
+            "device       about {instructions} instructions per log density on a Cortex-M4F \
+             (estimate, maf-train/src/cost.rs; ReLU counted with every unit active)"
         );
         let _ = writeln!(
             t,

@@ -9,6 +9,7 @@
 //! command-line front end.
 
 pub mod cli;
+pub mod cost;
 pub mod data;
 pub mod error;
 pub mod export;
@@ -18,6 +19,7 @@ pub mod mixture;
 pub mod model;
 pub mod plot;
 pub mod report;
+pub mod select;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,431 @@
+//! `fit`'s model search: which base, how many mixture components, which flow,
+//! chosen by validation log-likelihood within a device budget and a time budget.
+//!
+//! 1. **Mixtures.** Gaussian mixtures of every size and covariance type in the
+//!    search space are fitted by EM on the training rows and scored on the
+//!    validation rows (the same score early stopping uses). The best one is the
+//!    mixture a flow starts from.
+//! 2. **Flows.** Every flow shape in the search space is trained twice over: on
+//!    the best mixture, starting as the identity (so epoch 0 *is* the mixture, and
+//!    early stopping keeps the mixture unless an epoch improves on it), and on the
+//!    standard normal base (the classic MAF, random start, batch norm).
+//! 3. The candidate with the best validation score wins; the search never
+//!    returns anything worse on validation than the best mixture it tried.
+//!
+//! Candidates over the device budget ([`crate::cost`]) are not trained; once the
+//! time budget is spent, the candidate in training stops (keeping its best epoch)
+//! and the rest are skipped.
+
+use std::time::{Duration, Instant};
+
+use maf_core::{Base, Covariance};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::cost;
+use crate::error::{Error, Result};
+use crate::hyper::CheckedFitParams;
+use crate::mixture;
+use crate::model::{Activation, Arch, BnStats, Masks, Params};
+use crate::train::{self, Data, EpochReport, Fitted};
+
+/// Mixture sizes tried by default (those of the anchor in `data/baselines.md`).
+pub const DEFAULT_COMPONENTS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Flow shapes `(MADEs, hidden units)` tried by default.
+pub const DEFAULT_FLOWS: [(usize, usize); 2] = [(2, 32), (5, 64)];
+
+/// What the search may choose from; each `Vec` lists the values tried.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Space {
+    /// Mixture components; 0 stands for the standard normal base alone (no
+    /// mixture stage).
+    pub components: Vec<usize>,
+    /// Covariance types of the mixtures.
+    pub covariances: Vec<Covariance>,
+    /// Flow shapes `(layers, hidden)`; layers 0 is the mixture alone.
+    pub flows: Vec<(usize, usize)>,
+    /// Hidden activations of the flows.
+    pub activations: Vec<Activation>,
+    /// Hidden layers per MADE.
+    pub hidden_layers: usize,
+    /// Batch norm in flows on the standard normal base.
+    pub batch_norm: bool,
+    /// Also train flows on the standard normal base (when the mixture stage runs).
+    pub normal_base_flows: bool,
+}
+
+/// Limits on what the search may return and how long it may take.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// Most estimated Cortex-M4F instructions per log density ([`cost::instructions`]).
+    pub max_instructions: usize,
+    /// Most blob bytes.
+    pub max_blob_bytes: usize,
+    /// Wall time for the whole search.
+    pub time: Duration,
+}
+
+/// One candidate of the search and what became of it.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    /// A short name ([`cost::label`]).
+    pub label: String,
+    /// Its architecture.
+    pub arch: Arch,
+    /// Validation score (trimmed mean log-likelihood, raw units); NaN if not run.
+    pub valid_ll: f64,
+    /// Estimated device instructions per log density.
+    pub instructions: usize,
+    /// Blob bytes (without metadata).
+    pub blob_bytes: usize,
+    /// Epochs trained (0 for a mixture).
+    pub epochs: usize,
+    /// Best epoch (0: the start, e.g. the mixture itself).
+    pub best_epoch: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// `trained`, `fitted`, or why it was not.
+    pub status: String,
+}
+
+/// Search progress, for display.
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// A candidate starts: its 1-based number, the total and its label.
+    Start(usize, usize, &'a str),
+    /// An epoch of the candidate in training.
+    Epoch(&'a EpochReport),
+    /// A candidate is done.
+    Done(&'a Trial),
+}
+
+/// The search's result: the winner, its architecture and every trial in order.
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    /// The winner's fitted parameters.
+    pub fitted: Fitted,
+    /// The winner's architecture.
+    pub arch: Arch,
+    /// Index of the winner in `trials`.
+    pub winner: usize,
+    /// Everything tried.
+    pub trials: Vec<Trial>,
+    /// Wall time of the search.
+    pub elapsed: Duration,
+}
+
+fn shape_of(arch: &Arch) -> maf_core::Shape {
+    crate::export::core_shape(arch)
+}
+
+/// The architecture of a mixture alone (no MADE; the flow fields are unused).
+fn mixture_arch(dim: usize, context: usize, components: usize, covariance: Covariance) -> Arch {
+    Arch {
+        dim,
+        context,
+        hidden: 1,
+        hidden_layers: 1,
+        layers: 0,
+        batch_norm: false,
+        activation: Activation::Relu,
+        base: Base::Mixture {
+            components,
+            covariance,
+        },
+    }
+}
+
+/// Runs the search (see the module documentation).
+///
+/// # Errors
+/// [`Error::InvalidParam`] when no candidate fits the budget or none could be
+/// fitted; training errors of a candidate are recorded in its trial, not returned.
+pub fn search(
+    hp: &CheckedFitParams,
+    space: &Space,
+    budget: Budget,
+    train_data: Data<'_>,
+    valid: Data<'_>,
+    log_jacobian: f64,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Chosen> {
+    let start = Instant::now();
+    let deadline = start + budget.time;
+    let (dim, context) = (train_data.x.ncols(), train_data.c.ncols());
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut fits: Vec<Option<Fitted>> = Vec::new();
+    let within = |arch: &Arch| {
+        let s = shape_of(arch);
+        let ins = cost::instructions(s, arch.activation, arch.base);
+        let bytes = cost::blob_bytes(s, arch.base);
+        (
+            ins,
+            bytes,
+            ins <= budget.max_instructions && bytes <= budget.max_blob_bytes,
+        )
+    };
+    let mixtures: Vec<(usize, Covariance)> = space
+        .covariances
+        .iter()
+        .flat_map(|&cov| {
+            space
+                .components
+                .iter()
+                .filter(|&&k| k > 0)
+                .map(move |&k| (k, cov))
+        })
+        .collect();
+    let flow_cands = |base: Base, bn: bool| -> Vec<Arch> {
+        let mut v = Vec::new();
+        for &(layers, hidden) in space.flows.iter().filter(|f| f.0 > 0) {
+            for &activation in &space.activations {
+                v.push(Arch {
+                    dim,
+                    context,
+                    hidden,
+                    hidden_layers: space.hidden_layers,
+                    layers,
+                    batch_norm: bn,
+                    activation,
+                    base,
+                });
+            }
+        }
+        v
+    };
+    let normal_flows = if mixtures.is_empty() || space.normal_base_flows {
+        flow_cands(Base::StandardNormal, space.batch_norm)
+    } else {
+        Vec::new()
+    };
+    let mixture_flows = flow_cands(Base::StandardNormal, false).len();
+    let total = mixtures.len()
+        + if mixtures.is_empty() {
+            0
+        } else {
+            mixture_flows
+        }
+        + normal_flows.len();
+    // A search space of one model (every choice fixed by flags) is trained even
+    // over the budget: the user asked for exactly it.
+    let within = |arch: &Arch| {
+        let (ins, bytes, ok) = within(arch);
+        (ins, bytes, ok || total == 1)
+    };
+    let mut number = 0;
+    let x64 = train_data.x.mapv(f64::from);
+    let xv64 = valid.x.mapv(f64::from);
+
+    // 1. Mixtures by EM.
+    let mut best_gmm: Option<(f64, mixture::Gmm)> = None;
+    for &(k, cov) in &mixtures {
+        number += 1;
+        let arch = mixture_arch(dim, context, k, cov);
+        let label = cost::label(shape_of(&arch), arch.activation, arch.base);
+        on_progress(Progress::Start(number, total, &label));
+        let (instructions, blob_bytes, ok) = within(&arch);
+        let t0 = Instant::now();
+        let mut trial = Trial {
+            label,
+            arch,
+            valid_ll: f64::NAN,
+            instructions,
+            blob_bytes,
+            epochs: 0,
+            best_epoch: 0,
+            seconds: 0.0,
+            status: String::new(),
+        };
+        let mut fitted = None;
+        if !ok {
+            trial.status = "over the device budget".into();
+        } else if Instant::now() >= deadline && best_gmm.is_some() {
+            trial.status = "skipped: time budget spent".into();
+        } else {
+            match mixture::fit(x64.view(), k, cov, hp.seed) {
+                Err(e) => trial.status = format!("not fitted: {e}"),
+                Ok(gmm) => {
+                    let lls: Vec<f64> = gmm
+                        .log_likelihoods(xv64.view())
+                        .iter()
+                        .map(|v| v + log_jacobian)
+                        .collect();
+                    let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
+                    let mean = lls.iter().sum::<f64>() / lls.len().max(1) as f64;
+                    trial.valid_ll = score;
+                    trial.status = "fitted (EM)".into();
+                    let mut params = Params::<f32>::zeros(arch);
+                    params.set_base(&gmm);
+                    fitted = Some(Fitted {
+                        params,
+                        stats: BnStats {
+                            mean: Vec::new(),
+                            var: Vec::new(),
+                        },
+                        epochs: 0,
+                        best_epoch: 0,
+                        valid_ll: score,
+                        valid_mean_ll: mean,
+                        recoveries: 0,
+                        elapsed: t0.elapsed(),
+                    });
+                    if score.is_finite() && best_gmm.as_ref().is_none_or(|b| score > b.0) {
+                        best_gmm = Some((score, gmm));
+                    }
+                }
+            }
+        }
+        trial.seconds = t0.elapsed().as_secs_f64();
+        on_progress(Progress::Done(&trial));
+        trials.push(trial);
+        fits.push(fitted);
+    }
+
+    // 2. Flows: on the best mixture (identity start), then on the standard normal.
+    let mut flows: Vec<(Arch, Option<&mixture::Gmm>)> = Vec::new();
+    if let Some((_, gmm)) = &best_gmm {
+        let base = Base::Mixture {
+            components: gmm.components(),
+            covariance: gmm.covariance,
+        };
+        flows.extend(flow_cands(base, false).into_iter().map(|a| (a, Some(gmm))));
+    } else if !mixtures.is_empty() {
+        number += mixture_flows;
+    }
+    flows.extend(normal_flows.into_iter().map(|a| (a, None)));
+    for (arch, gmm) in flows {
+        number += 1;
+        let label = cost::label(shape_of(&arch), arch.activation, arch.base);
+        on_progress(Progress::Start(number, total, &label));
+        let (instructions, blob_bytes, ok) = within(&arch);
+        let t0 = Instant::now();
+        let mut trial = Trial {
+            label,
+            arch,
+            valid_ll: f64::NAN,
+            instructions,
+            blob_bytes,
+            epochs: 0,
+            best_epoch: 0,
+            seconds: 0.0,
+            status: String::new(),
+        };
+        let mut fitted = None;
+        if !ok {
+            trial.status = "over the device budget".into();
+        } else if Instant::now() >= deadline && fits.iter().any(Option::is_some) {
+            trial.status = "skipped: time budget spent".into();
+        } else if let Err(e) = shape_of(&arch).check() {
+            trial.status = format!("not supported: {e}");
+        } else {
+            let init = gmm.map(|g| {
+                let masks = Masks::<f32>::new(&arch);
+                let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
+                Params::init_from_mixture(arch, &masks, g, &mut rng)
+            });
+            let mut forward = |r: &EpochReport| on_progress(Progress::Epoch(r));
+            match train::fit_from(
+                hp,
+                arch,
+                init,
+                Some(deadline),
+                train_data,
+                valid,
+                log_jacobian,
+                &mut forward,
+            ) {
+                Ok(f) => {
+                    trial.valid_ll = f.valid_ll;
+                    trial.epochs = f.epochs;
+                    trial.best_epoch = f.best_epoch;
+                    trial.status = if Instant::now() >= deadline {
+                        "trained (stopped by the time budget)".into()
+                    } else {
+                        "trained".into()
+                    };
+                    fitted = Some(f);
+                }
+                Err(e) => trial.status = format!("failed: {e}"),
+            }
+        }
+        trial.seconds = t0.elapsed().as_secs_f64();
+        on_progress(Progress::Done(&trial));
+        trials.push(trial);
+        fits.push(fitted);
+    }
+
+    // 3. The best validation score; on a tie the cheaper model.
+    let winner = trials
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| fits[*i].is_some() && t.valid_ll.is_finite())
+        .max_by(|(_, a), (_, b)| {
+            a.valid_ll
+                .total_cmp(&b.valid_ll)
+                .then(b.instructions.cmp(&a.instructions))
+        })
+        .map(|(i, _)| i);
+    let Some(winner) = winner else {
+        let why = if trials.iter().all(|t| t.status.starts_with("over")) {
+            format!(
+                "no model in the search space fits the device budget (--max-instructions {}, \
+                 --max-blob-bytes {}); the cheapest needs {} instructions",
+                budget.max_instructions,
+                budget.max_blob_bytes,
+                trials.iter().map(|t| t.instructions).min().unwrap_or(0)
+            )
+        } else {
+            let reasons: Vec<String> = trials
+                .iter()
+                .map(|t| format!("{}: {}", t.label, t.status))
+                .collect();
+            format!("no candidate could be fitted ({})", reasons.join("; "))
+        };
+        return Err(Error::InvalidParam {
+            name: "fit",
+            message: why,
+        });
+    };
+    let arch = trials[winner].arch;
+    let Some(fitted) = fits.swap_remove(winner) else {
+        return Err(Error::Internal("the winner has no fit".into()));
+    };
+    Ok(Chosen {
+        fitted,
+        arch,
+        winner,
+        trials,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// The trials as a short table, one line each, the winner marked with `*`.
+pub fn table(chosen: &Chosen) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "  {:<42} {:>12} {:>8} {:>9} {:>7} {:>7}  status",
+        "candidate", "valid LL", "instr.", "bytes", "epochs", "seconds"
+    );
+    for (i, tr) in chosen.trials.iter().enumerate() {
+        let mark = if i == chosen.winner { '*' } else { ' ' };
+        let ll = if tr.valid_ll.is_finite() {
+            format!("{:.4}", tr.valid_ll)
+        } else {
+            "-".into()
+        };
+        let ep = if tr.epochs > 0 {
+            format!("{}/{}", tr.best_epoch, tr.epochs)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            t,
+            "{mark} {:<42} {:>12} {:>8} {:>9} {:>7} {:>7.1}  {}",
+            tr.label, ll, tr.instructions, tr.blob_bytes, ep, tr.seconds, tr.status
+        );
+    }
+    t
+}
