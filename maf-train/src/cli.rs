@@ -187,16 +187,18 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 60)]
     pub patience: usize,
     /// Seed for initialisation, hold-out split and shuffling: same seed and data
-    /// give a byte-identical blob.
+    /// give a byte-identical blob (unless the --time-budget cut the search short,
+    /// which the metadata and the table then say).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Leave out the batch-norm layer after every MADE of a flow on the standard
     /// normal base (flows on a mixture have none: they start as the identity).
     #[arg(long)]
     pub no_batch_norm: bool,
-    /// Hidden activation of the flow. Default: chosen by the search (relu and
-    /// tanh are tried; tanh's bounded units keep the log scales bounded far from
-    /// the data, relu costs about half the device instructions).
+    /// Hidden activation of the flow. Default: tanh, whose bounded units keep the
+    /// log scales bounded far from the data (relu costs about half the device
+    /// instructions, but its log scales grow without bound outside the training
+    /// range: measured, see docs/model.md).
     #[arg(long, value_enum)]
     pub activation: Option<ActivationArg>,
     /// Columns that are context (conditioning) inputs, not modelled features:
@@ -508,15 +510,14 @@ pub fn fit_blob(
     let _ = writeln!(meta, "valid_rows={}", va.x.nrows());
     let _ = writeln!(meta, "epochs={}", fitted.epochs);
     let _ = writeln!(meta, "best_epoch={}", fitted.best_epoch);
-    let _ = writeln!(meta, "valid_log_likelihood={:.6}", fitted.valid_ll);
+    let _ = writeln!(meta, "valid_log_likelihood={:.6}", winner.valid_ll);
     let _ = writeln!(meta, "recoveries={}", fitted.recoveries);
     let _ = writeln!(meta, "model={}", winner.label);
     let _ = writeln!(
         meta,
-        "search={} candidates in {:.1} s, chosen by validation log-likelihood within \
-         {} instructions and {} bytes",
+        "search={} candidates, chosen by validation log-likelihood within {} instructions \
+         and {} bytes",
         chosen.trials.len(),
-        chosen.elapsed.as_secs_f64(),
         a.max_instructions,
         a.max_blob_bytes
     );
@@ -542,7 +543,7 @@ pub fn fit_blob(
     );
     for t in &chosen.trials {
         let line = format!(
-            "tried={} | valid {:.4} | {} instructions | {}\n",
+            "tried={} | valid {:.6} | {} instructions | {}\n",
             t.label, t.valid_ll, t.instructions, t.status
         );
         if meta.len() + line.len() + 200 < maf_core::blob::MAX_METADATA {
@@ -559,12 +560,12 @@ pub fn fit_blob(
     }
     let blob = model.to_blob(threshold, &meta)?;
     let summary = format!(
-        "{}, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
+        "{}, {} epochs (best {}), mean validation log-likelihood {:.4}, threshold {}, \
          {} bytes, about {} instructions per log density; search {:.1} s",
         winner.label,
         fitted.epochs,
         fitted.best_epoch,
-        fitted.valid_ll,
+        winner.valid_ll,
         threshold.map_or("none".to_string(), |t| t.to_string()),
         blob.len(),
         winner.instructions,
@@ -621,7 +622,10 @@ fn search_space(a: &FitArgs, columns: usize) -> Result<crate::select::Space> {
     };
     let activations = match a.activation {
         Some(x) => vec![x.into()],
-        None => vec![Activation::Relu, Activation::Tanh],
+        // tanh only by default: measured, ReLU flows picked on validation gave
+        // catastrophic log densities (down to -1e26) to healthy test rows outside
+        // the training range (docs/model.md, "Model search").
+        None => vec![Activation::Tanh],
     };
     Ok(crate::select::Space {
         components: if a.components == Some(0) {
@@ -711,7 +715,9 @@ fn fit(a: &FitArgs) -> Result<()> {
     let (blob, summary, table) = result?;
     write_atomic(&a.out, &blob)?;
     if !a.quiet {
-        eprintln!("model search (* = chosen; valid LL = validation log-likelihood, raw units):");
+        eprintln!(
+            "model search (* = chosen; valid LL = mean validation log-likelihood, raw units; a flow must beat the best mixture by more than 2 SE of the paired difference):"
+        );
         eprint!("{table}");
         eprintln!("wrote {}: {summary}", a.out.display());
     }

@@ -207,9 +207,9 @@ fn kmeans(x: ArrayView2<'_, f64>, k: usize, rng: &mut impl Rng) -> Vec<usize> {
             s += &x.row(i);
             counts[l] += 1;
         }
-        for c in 0..k {
-            if counts[c] > 0 {
-                let m = &sums.row(c) / counts[c] as f64;
+        for (c, &count) in counts.iter().enumerate() {
+            if count > 0 {
+                let m = &sums.row(c) / count as f64;
                 centres.row_mut(c).assign(&m);
             }
         }
@@ -224,7 +224,7 @@ fn m_step(
     resp: &Array2<f64>,
     covariance: Covariance,
 ) -> Result<Gmm, FitError> {
-    let (n, d) = (x.nrows(), x.ncols());
+    let d = x.ncols();
     let k = resp.ncols();
     // scikit-learn adds 10 machine epsilons so an empty component stays defined.
     let nk: Vec<f64> = resp
@@ -234,13 +234,13 @@ fn m_step(
         .collect();
     let means = resp.t().dot(&x) / &Array2::from_shape_fn((k, 1), |(c, _)| nk[c]);
     let mut factors = Vec::with_capacity(k);
-    for c in 0..k {
+    for (c, &nc) in nk.iter().enumerate() {
         let centred = &x - &means.row(c);
         let r = resp.column(c);
         let factor = match covariance {
             Covariance::Full => {
                 let weighted = &centred * &r.insert_axis(Axis(1)).mapv(f64::sqrt);
-                let mut cov = weighted.t().dot(&weighted) / nk[c];
+                let mut cov = weighted.t().dot(&weighted) / nc;
                 for j in 0..d {
                     cov[(j, j)] += REG_COVAR;
                 }
@@ -255,7 +255,7 @@ fn m_step(
                         .zip(r)
                         .map(|(v, r)| r * v * v)
                         .sum::<f64>()
-                        / nk[c]
+                        / nc
                         + REG_COVAR;
                     w[(j, j)] = 1.0 / var.sqrt();
                 }
@@ -265,7 +265,6 @@ fn m_step(
         factors.push(factor);
     }
     let total: f64 = nk.iter().sum();
-    let _ = n;
     Ok(Gmm {
         covariance,
         weights: nk.iter().map(|v| v / total).collect(),

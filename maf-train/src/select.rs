@@ -9,7 +9,10 @@
 //!    the best mixture, starting as the identity (so epoch 0 *is* the mixture, and
 //!    early stopping keeps the mixture unless an epoch improves on it), and on the
 //!    standard normal base (the classic MAF, random start, batch norm).
-//! 3. The candidate with the best validation score wins; the search never
+//! 3. The best mixture wins unless a flow beats it on validation by more than
+//!    two standard errors of the paired per-row difference; then the best such
+//!    flow wins. Validation scores are plain means over the validation rows (a
+//!    flow that is catastrophic on a few rows cannot win). The search never
 //!    returns anything worse on validation than the best mixture it tried.
 //!
 //! Candidates over the device budget ([`crate::cost`]) are not trained; once the
@@ -73,8 +76,13 @@ pub struct Trial {
     pub label: String,
     /// Its architecture.
     pub arch: Arch,
-    /// Validation score (trimmed mean log-likelihood, raw units); NaN if not run.
+    /// Mean validation log-likelihood (raw units, every row); NaN if not run.
     pub valid_ll: f64,
+    /// Mean and two standard errors of the per-row validation log-likelihood
+    /// difference to the best mixture (paired), for the flows; NaN otherwise.
+    pub vs_mixture: (f64, f64),
+    /// Per-row validation log-likelihoods (raw units), for the paired comparison.
+    pub rows: Vec<f64>,
     /// Estimated device instructions per log density.
     pub instructions: usize,
     /// Blob bytes (without metadata).
@@ -230,6 +238,8 @@ pub fn search(
             label,
             arch,
             valid_ll: f64::NAN,
+            vs_mixture: (f64::NAN, f64::NAN),
+            rows: Vec::new(),
             instructions,
             blob_bytes,
             epochs: 0,
@@ -253,7 +263,8 @@ pub fn search(
                         .collect();
                     let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
                     let mean = lls.iter().sum::<f64>() / lls.len().max(1) as f64;
-                    trial.valid_ll = score;
+                    trial.valid_ll = mean;
+                    trial.rows = lls;
                     trial.status = "fitted (EM)".into();
                     let mut params = Params::<f32>::zeros(arch);
                     params.set_base(&gmm);
@@ -270,8 +281,8 @@ pub fn search(
                         recoveries: 0,
                         elapsed: t0.elapsed(),
                     });
-                    if score.is_finite() && best_gmm.as_ref().is_none_or(|b| score > b.0) {
-                        best_gmm = Some((score, gmm));
+                    if mean.is_finite() && best_gmm.as_ref().is_none_or(|b| mean > b.0) {
+                        best_gmm = Some((mean, gmm));
                     }
                 }
             }
@@ -304,6 +315,8 @@ pub fn search(
             label,
             arch,
             valid_ll: f64::NAN,
+            vs_mixture: (f64::NAN, f64::NAN),
+            rows: Vec::new(),
             instructions,
             blob_bytes,
             epochs: 0,
@@ -336,7 +349,9 @@ pub fn search(
                 &mut forward,
             ) {
                 Ok(f) => {
-                    trial.valid_ll = f.valid_ll;
+                    trial.rows =
+                        train::log_likelihoods(&f.params, &f.stats, valid.x, valid.c, log_jacobian);
+                    trial.valid_ll = f.valid_mean_ll;
                     trial.epochs = f.epochs;
                     trial.best_epoch = f.best_epoch;
                     trial.status = if Instant::now() >= deadline {
@@ -346,7 +361,13 @@ pub fn search(
                     };
                     fitted = Some(f);
                 }
-                Err(e) => trial.status = format!("failed: {e}"),
+                Err(e) => {
+                    trial.status = format!("failed: {e}");
+                    // A search of one model fails as that model's training did.
+                    if total == 1 {
+                        return Err(e);
+                    }
+                }
             }
         }
         trial.seconds = t0.elapsed().as_secs_f64();
@@ -355,37 +376,49 @@ pub fn search(
         fits.push(fitted);
     }
 
-    // 3. The best validation score; on a tie the cheaper model.
-    let winner = trials
-        .iter()
-        .enumerate()
-        .filter(|(i, t)| fits[*i].is_some() && t.valid_ll.is_finite())
-        .max_by(|(_, a), (_, b)| {
-            a.valid_ll
-                .total_cmp(&b.valid_ll)
-                .then(b.instructions.cmp(&a.instructions))
-        })
-        .map(|(i, _)| i);
+    // 3. The winner. Without mixtures: the best mean validation log-likelihood.
+    // With them: the best mixture, unless a flow beats it on validation by more
+    // than two standard errors of the paired per-row difference (so a flow must
+    // be better by more than the validation set's noise, which on a small set is
+    // large, and a flow that is catastrophic on a few rows cannot win).
+    let is_mixture = |t: &Trial| t.arch.layers == 0;
+    let best_mixture = best_of(&trials, &fits, &|_, t| is_mixture(t));
+    let winner = match best_mixture {
+        None => best_of(&trials, &fits, &|_, _| true),
+        Some(m) => {
+            let reference = trials[m].rows.clone();
+            for t in trials
+                .iter_mut()
+                .filter(|t| !is_mixture(t) && !t.rows.is_empty())
+            {
+                t.vs_mixture = paired(&t.rows, &reference);
+            }
+            best_of(&trials, &fits, &|i, t| {
+                i == m || (!is_mixture(t) && t.vs_mixture.0 - t.vs_mixture.1 > 0.0)
+            })
+        }
+    };
     let Some(winner) = winner else {
-        let why = if trials.iter().all(|t| t.status.starts_with("over")) {
-            format!(
-                "no model in the search space fits the device budget (--max-instructions {}, \
-                 --max-blob-bytes {}); the cheapest needs {} instructions",
-                budget.max_instructions,
-                budget.max_blob_bytes,
-                trials.iter().map(|t| t.instructions).min().unwrap_or(0)
-            )
-        } else {
-            let reasons: Vec<String> = trials
-                .iter()
-                .map(|t| format!("{}: {}", t.label, t.status))
-                .collect();
-            format!("no candidate could be fitted ({})", reasons.join("; "))
-        };
-        return Err(Error::InvalidParam {
-            name: "fit",
-            message: why,
-        });
+        if trials.iter().all(|t| t.status.starts_with("over")) {
+            return Err(Error::InvalidParam {
+                name: "max-instructions",
+                message: format!(
+                    "no model in the search space fits the device budget (--max-instructions {}, \
+                     --max-blob-bytes {}); the cheapest needs {} instructions",
+                    budget.max_instructions,
+                    budget.max_blob_bytes,
+                    trials.iter().map(|t| t.instructions).min().unwrap_or(0)
+                ),
+            });
+        }
+        let reasons: Vec<String> = trials
+            .iter()
+            .map(|t| format!("{}: {}", t.label, t.status))
+            .collect();
+        return Err(Error::Diverged(format!(
+            "no candidate could be fitted ({})",
+            reasons.join("; ")
+        )));
     };
     let arch = trials[winner].arch;
     let Some(fitted) = fits.swap_remove(winner) else {
@@ -400,14 +433,48 @@ pub fn search(
     })
 }
 
+/// The fitted trial with the best mean validation log-likelihood among those
+/// `pick` accepts (on a tie the cheaper one).
+fn best_of(
+    trials: &[Trial],
+    fits: &[Option<Fitted>],
+    pick: &dyn Fn(usize, &Trial) -> bool,
+) -> Option<usize> {
+    trials
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| fits[*i].is_some() && t.valid_ll.is_finite() && pick(*i, t))
+        .max_by(|(_, a), (_, b)| {
+            a.valid_ll
+                .total_cmp(&b.valid_ll)
+                .then(b.instructions.cmp(&a.instructions))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Mean and two standard errors of `a - b`, row by row (NaN pairs dropped; a
+/// non-finite difference makes the mean non-finite).
+fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = d.len().max(2) as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
+    let two_se = 2.0 * (var / n).sqrt();
+    if mean.is_finite() && two_se.is_finite() {
+        (mean, two_se)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    }
+}
+
 /// The trials as a short table, one line each, the winner marked with `*`.
 pub fn table(chosen: &Chosen) -> String {
     use std::fmt::Write as _;
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "  {:<42} {:>12} {:>8} {:>9} {:>7} {:>7}  status",
-        "candidate", "valid LL", "instr.", "bytes", "epochs", "seconds"
+        "  {:<42} {:>10} {:>17} {:>7} {:>8} {:>8} {:>7}  status",
+        "candidate", "valid LL", "vs mixture ± 2SE", "instr.", "bytes", "epochs", "seconds"
     );
     for (i, tr) in chosen.trials.iter().enumerate() {
         let mark = if i == chosen.winner { '*' } else { ' ' };
@@ -421,10 +488,15 @@ pub fn table(chosen: &Chosen) -> String {
         } else {
             "-".into()
         };
+        let vs = match tr.vs_mixture {
+            (m, s) if m.is_finite() => format!("{m:+.4} ± {s:.4}"),
+            (m, _) if m == f64::NEG_INFINITY => "-inf".into(),
+            _ => "-".into(),
+        };
         let _ = writeln!(
             t,
-            "{mark} {:<42} {:>12} {:>8} {:>9} {:>7} {:>7.1}  {}",
-            tr.label, ll, tr.instructions, tr.blob_bytes, ep, tr.seconds, tr.status
+            "{mark} {:<42} {:>10} {:>17} {:>7} {:>8} {:>8} {:>7.1}  {}",
+            tr.label, ll, vs, tr.instructions, tr.blob_bytes, ep, tr.seconds, tr.status
         );
     }
     t

@@ -152,9 +152,9 @@ fn bad_input_matrix() {
     let mid = flipped_bytes.len() / 2;
     flipped_bytes[mid] ^= 0x10;
     let flipped = w("flipped.maf", &flipped_bytes);
-    let mut v2 = good.clone();
-    v2[8] = 2; // the version varint follows the 8-byte magic
-    let other_version = w("v2.maf", &v2);
+    let mut v3 = good.clone();
+    v3[8] = 3; // the version varint follows the 8-byte magic
+    let other_version = w("v3.maf", &v3);
     let a_dir = d.join("a-directory");
     std::fs::create_dir(&a_dir).expect("mkdir");
     let unwritable = d.join("empty.csv").join("out.maf"); // a path under a file
@@ -268,7 +268,7 @@ fn bad_input_matrix() {
             "blob of another version",
             &["inspect", s(&other_version)],
             1,
-            &["v2.maf", "version 2"],
+            &["v3.maf", "version 3"],
         ),
         case(
             "directory given as data",
@@ -289,10 +289,53 @@ fn bad_input_matrix() {
             &["out.maf"],
         ),
         case(
-            "--layers 0",
-            &["fit", "--data", g, "--out", o, "--layers", "0"],
+            "--layers 0 with the standard normal base",
+            &[
+                "fit",
+                "--data",
+                g,
+                "--out",
+                o,
+                "--layers",
+                "0",
+                "--components",
+                "0",
+            ],
             1,
-            &["--layers"],
+            &["--layers", "mixture base"],
+        ),
+        case(
+            "--layers 33",
+            &["fit", "--data", g, "--out", o, "--layers", "33"],
+            1,
+            &["--layers", "0..=32"],
+        ),
+        case(
+            "--components 65",
+            &["fit", "--data", g, "--out", o, "--components", "65"],
+            1,
+            &["--components", "0..=64"],
+        ),
+        case(
+            "--time-budget 0",
+            &["fit", "--data", g, "--out", o, "--time-budget", "0"],
+            1,
+            &["--time-budget"],
+        ),
+        case(
+            "a budget no model fits",
+            &[
+                "fit",
+                "--data",
+                g,
+                "--out",
+                o,
+                "--max-instructions",
+                "10",
+                "--quiet",
+            ],
+            1,
+            &["device budget", "--max-instructions 10"],
         ),
         case(
             "--hidden 0",

@@ -266,7 +266,17 @@ fn bad_input_is_a_one_line_error_and_leaves_no_file() {
     let good = data("basicmotions_train.csv");
     let g = good.to_str().expect("utf-8");
     expect_error(
-        &["fit", "--data", g, "--out", o, "--layers", "0"],
+        &[
+            "fit",
+            "--data",
+            g,
+            "--out",
+            o,
+            "--layers",
+            "0",
+            "--components",
+            "0",
+        ],
         &["--layers"],
     );
     expect_error(
