@@ -1278,3 +1278,30 @@ fn sampled_draws_map_back_to_their_base_vectors() {
     }
     assert!(checked > 1000, "{checked}");
 }
+
+/// The worked size example of `docs/blob-format.md` ("Weight count").
+#[test]
+fn documented_sizes() {
+    let s = Shape::REFERENCE;
+    assert_eq!(s.weight_count(), 4351);
+    for (covariance, weights, bytes) in [
+        (Covariance::Full, 4531, 18_160),
+        (Covariance::Diagonal, 4419, 17_712),
+    ] {
+        let mix = random_mixture(&mut Rng(41), s.dim, 4, covariance);
+        let h = Header {
+            threshold: Some(-20.0),
+            ..header(s, mix.base())
+        };
+        assert_eq!(h.weight_count(), weights);
+        let blob = blob::write(&h, &flow_and_base(&s, &mix, 41)).unwrap();
+        assert_eq!(blob.len(), bytes, "{covariance:?}");
+        // 28 header bytes, padding `00`, the weight length prefix, the weights.
+        let prefix = &blob[29..32];
+        assert_eq!(blob[28], 0);
+        assert_eq!(prefix, varint(4 * weights as u32).as_slice());
+        if covariance == Covariance::Full {
+            assert_eq!(prefix, [0xCC, 0x8D, 0x01]);
+        }
+    }
+}
