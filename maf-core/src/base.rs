@@ -221,10 +221,12 @@ pub(crate) fn log_density(base: Base, section: &[f32], u: &[f32], d: &mut [f32])
         }
         let v = *c - 0.5 * sq;
         // Streaming log-sum-exp: `max + ln(sum)` with `sum = Σ exp(v_k - max)`.
+        // A component at `-inf` (its quadratic overflowed) adds nothing; skipping
+        // it keeps `expf(-inf - -inf)` (NaN) out of the sum when it comes first.
         if v > max {
             sum = sum * libm::expf(max - v) + 1.0;
             max = v;
-        } else {
+        } else if v > f32::NEG_INFINITY {
             sum += libm::expf(v - max);
         }
     }

@@ -1037,13 +1037,10 @@ fn far_vectors_keep_a_finite_mixture_density() {
     }
 }
 
-/// Known limitation (a bug, see the report of the tests' author): when the first
-/// component's `-½ |W (u - m)|²` overflows to `-inf` (a very narrow component far
-/// from `u`), the streaming log-sum-exp computes `expf(-inf - -inf)` = NaN and the
-/// whole density becomes NaN, although a later component gives a finite density.
-/// With the components in the other order the result is right.
+/// When the first component's `-½ |W (u - m)|²` overflows to `-inf` (a very
+/// narrow component far from `u`), the streaming log-sum-exp must skip it, not
+/// compute `expf(-inf - -inf)` = NaN (it did before this test).
 #[test]
-#[ignore = "maf-core bug: a leading component at -inf makes the mixture density NaN"]
 fn a_leading_component_at_minus_infinity_does_not_poison_the_sum() {
     let d = 1;
     // Component 0: σ = 1e-20 at m = 0; component 1: σ = 1 at m = 0; w = ½ each.

@@ -11,9 +11,10 @@
 //!    standard normal base (the classic MAF, random start, batch norm).
 //! 3. The best mixture wins unless a flow beats it on validation by more than
 //!    two standard errors of the paired per-row difference; then the best such
-//!    flow wins. Validation scores are plain means over the validation rows (a
-//!    flow that is catastrophic on a few rows cannot win). The search never
-//!    returns anything worse on validation than the best mixture it tried.
+//!    flow wins. Scores leave out the lowest `anomaly_quantile` of the rows, as
+//!    early stopping does (a few far-out rows must not decide), and a flow's
+//!    rows are paired with the mixture's. The search never returns anything
+//!    worse on validation than the best mixture it tried.
 //!
 //! Candidates over the device budget ([`crate::cost`]) are not trained; once the
 //! time budget is spent, the candidate in training stops (keeping its best epoch)
@@ -76,10 +77,13 @@ pub struct Trial {
     pub label: String,
     /// Its architecture.
     pub arch: Arch,
-    /// Mean validation log-likelihood (raw units, every row); NaN if not run.
+    /// Validation score: the mean log-likelihood (raw units) over the validation
+    /// rows, the lowest `anomaly_quantile` of them left out (early stopping's
+    /// score); NaN if not run.
     pub valid_ll: f64,
     /// Mean and two standard errors of the per-row validation log-likelihood
-    /// difference to the best mixture (paired), for the flows; NaN otherwise.
+    /// difference to the best mixture (paired, over the rows where the mixture
+    /// is above its `anomaly_quantile`), for the flows; NaN otherwise.
     pub vs_mixture: (f64, f64),
     /// Per-row validation log-likelihoods (raw units), for the paired comparison.
     pub rows: Vec<f64>,
@@ -263,7 +267,7 @@ pub fn search(
                         .collect();
                     let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
                     let mean = lls.iter().sum::<f64>() / lls.len().max(1) as f64;
-                    trial.valid_ll = mean;
+                    trial.valid_ll = score;
                     trial.rows = lls;
                     trial.status = "fitted (EM)".into();
                     let mut params = Params::<f32>::zeros(arch);
@@ -281,8 +285,8 @@ pub fn search(
                         recoveries: 0,
                         elapsed: t0.elapsed(),
                     });
-                    if mean.is_finite() && best_gmm.as_ref().is_none_or(|b| mean > b.0) {
-                        best_gmm = Some((mean, gmm));
+                    if score.is_finite() && best_gmm.as_ref().is_none_or(|b| score > b.0) {
+                        best_gmm = Some((score, gmm));
                     }
                 }
             }
@@ -351,7 +355,7 @@ pub fn search(
                 Ok(f) => {
                     trial.rows =
                         train::log_likelihoods(&f.params, &f.stats, valid.x, valid.c, log_jacobian);
-                    trial.valid_ll = f.valid_mean_ll;
+                    trial.valid_ll = f.valid_ll;
                     trial.epochs = f.epochs;
                     trial.best_epoch = f.best_epoch;
                     trial.status = if Instant::now() >= deadline {
@@ -387,14 +391,20 @@ pub fn search(
         None => best_of(&trials, &fits, &|_, _| true),
         Some(m) => {
             let reference = trials[m].rows.clone();
+            let cut = crate::metrics::quantile(&reference, hp.anomaly_quantile);
             for t in trials
                 .iter_mut()
                 .filter(|t| !is_mixture(t) && !t.rows.is_empty())
             {
-                t.vs_mixture = paired(&t.rows, &reference);
+                t.vs_mixture = paired(&t.rows, &reference, cut);
             }
+            // A flow on the mixture that kept its start (best epoch 0) is the
+            // mixture at a higher device cost: not a candidate.
             best_of(&trials, &fits, &|i, t| {
-                i == m || (!is_mixture(t) && t.vs_mixture.0 - t.vs_mixture.1 > 0.0)
+                i == m
+                    || (!is_mixture(t)
+                        && !(t.best_epoch == 0 && t.arch.base != Base::StandardNormal)
+                        && t.vs_mixture.0 - t.vs_mixture.1 > 0.0)
             })
         }
     };
@@ -452,10 +462,17 @@ fn best_of(
         .map(|(i, _)| i)
 }
 
-/// Mean and two standard errors of `a - b`, row by row (NaN pairs dropped; a
-/// non-finite difference makes the mean non-finite).
-fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+/// Mean and two standard errors of `a - b` over the rows where `b >= cut` (the
+/// rows early stopping scores: the lowest `anomaly_quantile` of the reference
+/// left out, the same rows for both sides); a non-finite difference gives
+/// `(-inf, inf)`.
+fn paired(a: &[f64], b: &[f64], cut: f64) -> (f64, f64) {
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(_, y)| **y >= cut)
+        .map(|(x, y)| x - y)
+        .collect();
     let n = d.len().max(2) as f64;
     let mean = d.iter().sum::<f64>() / n;
     let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
