@@ -43,7 +43,7 @@ maf_train() { cargo run --release --quiet --locked -p maf-train -- "$@"; }
 step "building maf-train (the first run compiles for a few minutes)"
 cargo build --release --quiet --locked -p maf-train
 
-step "1/4 training a MAF on data/basicmotions_train.csv (early stopping on data/basicmotions_valid.csv)"
+step "1/4 fitting on data/basicmotions_train.csv: mixtures, then flows on the best one, chosen on data/basicmotions_valid.csv"
 quiet=()
 # The progress bar needs a terminal; elsewhere (CI, a pipe) stay silent.
 [ -t 2 ] || quiet=(--quiet)
@@ -52,7 +52,7 @@ maf_train fit \
     --data data/basicmotions_train.csv \
     --valid data/basicmotions_valid.csv \
     --out "$out/model.maf" \
-    --layers 5 --hidden 64 --seed 0 \
+    --seed 0 \
     "${quiet[@]}" ${MAF_DEMO_ARGS:-}
 
 step "2/4 the model on a microcontroller: $out/model.maf"

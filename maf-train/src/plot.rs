@@ -82,7 +82,11 @@ pub fn run(a: &PlotArgs) -> Result<()> {
         &base,
         &view,
         &split.x,
-        &format!("Data in the base space of {name}: should look N(0, I)"),
+        &if view.base() == maf_core::Base::StandardNormal {
+            format!("Data in the base space of {name}: should look N(0, I)")
+        } else {
+            format!("Data in the base space of {name}: should look like its mixture base")
+        },
     )?;
     crate::cli::write_output(
         None,
@@ -271,9 +275,10 @@ fn mass_within(r: f64) -> f64 {
 }
 
 /// The data mapped to the base space, `u = f⁻¹(x)`, as a scatter with the circles
-/// of radius 1, 2, 3 of the standard normal reference and, in the legend, the
-/// fraction of points inside each next to what N(0, I) puts there. A good fit
-/// looks like a round, centred cloud.
+/// of radius 1, 2, 3 and, in the legend, the fraction of points inside each next
+/// to what the base puts there: N(0, I) in closed form (a good fit looks like a
+/// round, centred cloud), or for a mixture base the fraction of draws from it
+/// (shown in grey under the data).
 ///
 /// # Errors
 /// [`Error::Model`] if `maf-core` refuses a row, [`Error::Io`] writing.
@@ -303,6 +308,35 @@ pub fn base_space_plot(
     }
     let n = us.len().max(1) as f64;
     let inside = |r: f64| us.iter().filter(|(a, b)| a * a + b * b <= r * r).count() as f64 / n;
+    // The reference the points should follow: N(0, I) in closed form, or, for a
+    // mixture base, 20,000 seeded draws from it (shown in grey).
+    let mixture = view.base() != maf_core::Base::StandardNormal;
+    let draws: Vec<(f64, f64)> = if mixture {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        (0..20_000)
+            .filter_map(|_| {
+                let eps: [f32; 2] = [
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng),
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng),
+                ];
+                let mut u = [0.0f32; 2];
+                view.draw_base(rng.r#gen(), &eps, &mut u).ok()?;
+                Some((f64::from(u[0]), f64::from(u[1])))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reference = |r: f64| {
+        if mixture {
+            let m = draws.len().max(1) as f64;
+            draws.iter().filter(|(a, b)| a * a + b * b <= r * r).count() as f64 / m
+        } else {
+            mass_within(r)
+        }
+    };
+    let reference_name = if mixture { "the base" } else { "N(0, I)" };
     let lim = 4.5;
     let outside = us
         .iter()
@@ -327,6 +361,19 @@ pub fn base_space_plot(
             .y_label_area_size(50)
             .build_cartesian_2d(-lim..lim, -lim..lim)
             .map_err(e)?;
+        if mixture {
+            chart
+                .draw_series(
+                    draws
+                        .iter()
+                        .take(MAX_POINTS)
+                        .filter(|(a, b)| a.abs() <= lim && b.abs() <= lim)
+                        .map(|&p| Circle::new(p, 1, BLACK.mix(0.35).filled())),
+                )
+                .map_err(e)?
+                .label("draws from the mixture base")
+                .legend(|(x, y)| Circle::new((x + 9, y), 3, BLACK.mix(0.3).filled()));
+        }
         chart
             .configure_mesh()
             .axis_desc_style(("sans-serif", 16))
@@ -362,9 +409,9 @@ pub fn base_space_plot(
                 .draw_series(DashedLineSeries::new(circle, 6, 4, colour.stroke_width(2)))
                 .map_err(e)?
                 .label(format!(
-                    "r = {r}: {:.1}% of points inside, N(0, I) {:.1}%",
+                    "r = {r}: {:.1}% of points inside, {reference_name} {:.1}%",
                     100.0 * inside(r),
-                    100.0 * mass_within(r)
+                    100.0 * reference(r)
                 ))
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
