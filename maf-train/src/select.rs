@@ -401,10 +401,9 @@ pub fn search(
             // A flow on the mixture that kept its start (best epoch 0) is the
             // mixture at a higher device cost: not a candidate.
             best_of(&trials, &fits, &|i, t| {
-                i == m
-                    || (!is_mixture(t)
-                        && !(t.best_epoch == 0 && t.arch.base != Base::StandardNormal)
-                        && t.vs_mixture.0 - t.vs_mixture.1 > 0.0)
+                let kept_its_start = t.best_epoch == 0 && t.arch.base != Base::StandardNormal;
+                let significant = t.vs_mixture.0 - t.vs_mixture.1 > 0.0;
+                i == m || (!is_mixture(t) && !kept_its_start && significant)
             })
         }
     };
