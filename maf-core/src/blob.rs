@@ -368,7 +368,7 @@ mod writer {
     /// standard-normal base, per-vector decisions and no column names.
     ///
     /// # Errors
-    /// [`Error::InvalidHeader`] for a header that needs version 2, else as [`write`].
+    /// [`Error::InvalidHeader`] for a header that needs version 2, else as [`write()`].
     pub fn write_v1(header: &Header<'_>, weights: &[f32]) -> Result<Vec<u8>> {
         if header.base != Base::StandardNormal {
             return Err(Error::InvalidHeader("format version 1 has no mixture base"));
