@@ -120,7 +120,7 @@ def main():
             ok_auc = auc >= a_auc - 0.002
             fails += (not ok_ll) + (not ok_auc)
             print(f"| {spec} | {seed} | {ll:.3f} ± {se:.3f} | {a_ll:.3f} ± {a_se:.3f} ({a_model}) | {a_ll - a_se:.3f} | "
-                  f"{'yes' if ok_ll else 'NO'} | {auc:.4f} | {a_auc:.4f} | {'yes' if ok_auc else 'NO'} | "
+                  f"{'yes' if ok_ll else 'NO'} | {auc:.5f} | {a_auc:.5f} | {'yes' if ok_auc else 'NO'} | "
                   f"{meta.get('model', '?')} | {secs:.0f} |", flush=True)
     print(f"\n{fails} bar(s) missed")
     return 1 if fails else 0
