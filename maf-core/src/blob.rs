@@ -33,6 +33,28 @@ pub const MAX_METADATA: usize = 4096;
 /// Longest column-name list a blob may carry, in bytes.
 pub const MAX_COLUMNS: usize = 16384;
 
+/// The largest blob the format allows, in bytes: the largest shapes, the largest
+/// mixture, the longest metadata and column names, and the header's fields at
+/// their longest (a bound for readers that must not read without end).
+pub const MAX_BLOB_BYTES: usize = {
+    let largest = Shape {
+        dim: Shape::MAX_DIM,
+        context: Shape::MAX_CONTEXT,
+        hidden: Shape::MAX_HIDDEN,
+        hidden_layers: 2,
+        layers: Shape::MAX_LAYERS,
+        batch_norm: true,
+    };
+    let mixture = Base::Mixture {
+        components: base::MAX_COMPONENTS,
+        covariance: base::Covariance::Full,
+    };
+    4 * (largest.weight_count() + mixture.weight_count(Shape::MAX_DIM))
+        + MAX_METADATA
+        + MAX_COLUMNS
+        + 128
+};
+
 /// Longest detection window a blob may declare, in vectors.
 pub const MAX_WINDOW: u32 = 65536;
 

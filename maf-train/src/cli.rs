@@ -346,7 +346,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| folder_error(path, dir, &e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -398,6 +400,10 @@ pub fn fit_blob(
         valid_fraction: 0.1,
     }
     .check()?;
+    let inputs: Vec<&Path> = std::iter::once(a.data.as_path())
+        .chain(a.valid.as_deref())
+        .collect();
+    check_output(&a.out, &inputs)?;
     let table = data::read_data(&a.data)?;
     let all = table.split(&a.context_columns)?;
     let (tr, va, valid_desc) = match &a.valid {
@@ -560,7 +566,7 @@ pub fn fit_blob(
     }
     let blob = model.to_blob(threshold, &meta)?;
     let summary = format!(
-        "{}, {} epochs (best {}), mean validation log-likelihood {:.4}, threshold {}, \
+        "{}, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
          {} bytes, about {} instructions per log density; search {:.1} s",
         winner.label,
         fitted.epochs,
@@ -714,9 +720,10 @@ fn fit(a: &FitArgs) -> Result<()> {
     }
     let (blob, summary, table) = result?;
     write_atomic(&a.out, &blob)?;
+    // (`fit_blob` checked the output path before any work.)
     if !a.quiet {
         eprintln!(
-            "model search (* = chosen; valid LL = mean validation log-likelihood, raw units; a flow must beat the best mixture by more than 2 SE of the paired difference):"
+            "model search (* = chosen; valid LL = validation log-likelihood, raw units, the lowest anomaly-quantile of the rows left out; a flow must beat the best mixture by more than 2 SE of the paired difference):"
         );
         eprint!("{table}");
         eprintln!("wrote {}: {summary}", a.out.display());
@@ -724,12 +731,89 @@ fn fit(a: &FitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, before any work, an output path that is (or links to) one of the
+/// command's inputs, and one whose folder is missing or not writable (a probe
+/// file is created and removed there).
+///
+/// # Errors
+/// [`Error::InvalidParam`] for an output that is an input, [`Error::Io`] naming
+/// `out` for a folder that cannot take it.
+pub fn check_output(out: &Path, inputs: &[&Path]) -> Result<()> {
+    if let Ok(target) = std::fs::canonicalize(out) {
+        for input in inputs {
+            if std::fs::canonicalize(input).is_ok_and(|i| i == target) {
+                return Err(Error::InvalidParam {
+                    name: "out",
+                    message: format!(
+                        "{} is also an input of this command ({}); it would be destroyed",
+                        out.display(),
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".maf-train-probe-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| folder_error(out, dir, &e))
+}
+
+/// An I/O error creating a file in `dir` for `out`, naming the user's path and
+/// folder, not the temporary file's.
+fn folder_error(out: &Path, dir: &Path, e: &std::io::Error) -> Error {
+    let kind = e.kind();
+    let why = if kind == std::io::ErrorKind::NotFound {
+        "does not exist".to_string()
+    } else {
+        format!("cannot take a new file ({kind})")
+    };
+    Error::io(
+        out,
+        std::io::Error::new(kind, format!("the folder {} {why}", dir.display())),
+    )
+}
+
 /// Reads a model blob from a file into 4-aligned memory.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Model`] if `maf-core` refuses the blob.
 pub fn read_model(path: &Path) -> Result<maf_core::blob::AlignedBlob> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    use std::io::Read as _;
+    let limit = maf_core::blob::MAX_BLOB_BYTES;
+    let refuse = |why: String| Error::Model {
+        context: path.display().to_string(),
+        message: why,
+    };
+    // Only a regular file (a link to one is fine), and no more bytes than the
+    // largest blob the format allows: a device, a FIFO or /dev/zero is refused at
+    // once instead of read without end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse(
+            "not a regular file (a model is read only from a file)".into(),
+        ));
+    }
+    if meta.len() > limit as u64 {
+        return Err(refuse(format!(
+            "{} bytes, larger than any blob the format allows ({limit} bytes)",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() > limit {
+        return Err(refuse(format!(
+            "larger than any blob the format allows ({limit} bytes)"
+        )));
+    }
     let aligned = maf_core::blob::AlignedBlob::new(&bytes);
     load_view(&aligned, &path.display().to_string())?;
     Ok(aligned)
@@ -993,6 +1077,9 @@ fn eval(a: &EvalArgs) -> Result<()> {
 }
 
 fn score(a: &ScoreArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        check_output(out, &[&a.model, &a.data])?;
+    }
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
     let table = data::read_data(&a.data)?;
@@ -1012,6 +1099,11 @@ fn score(a: &ScoreArgs) -> Result<()> {
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        let mut inputs = vec![a.model.as_path()];
+        inputs.extend(a.context.as_deref());
+        check_output(out, &inputs)?;
+    }
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
     let shape = view.shape();

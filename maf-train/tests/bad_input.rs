@@ -159,6 +159,15 @@ fn bad_input_matrix() {
     std::fs::create_dir(&a_dir).expect("mkdir");
     let unwritable = d.join("empty.csv").join("out.maf"); // a path under a file
     let out = d.join("out.maf");
+    let zero = d.join("zero.maf");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let own_copy = w(
+        "own.csv",
+        &std::fs::read(data("banana2_train.csv")).expect("read"),
+    );
+    let own_link = d.join("own-link.csv");
+    std::os::unix::fs::symlink(&own_copy, &own_link).expect("symlink");
+    let missing_dir = d.join("no-such-folder").join("m.maf");
     let test = data("basicmotions_test.csv");
     let (o, m, g, t) = (s(&out), s(&model), s(&train), s(&test));
     let fit = |p: &Path| {
@@ -281,6 +290,64 @@ fn bad_input_matrix() {
             &["score", "--model", s(&a_dir), "--data", t],
             1,
             &["a-directory"],
+        ),
+        case(
+            "model is a link to /dev/zero (inspect)",
+            &["inspect", s(&zero)],
+            1,
+            &["zero.maf", "not a regular file"],
+        ),
+        case(
+            "model is a link to /dev/zero (score)",
+            &["score", "--model", s(&zero), "--data", t],
+            1,
+            &["zero.maf", "not a regular file"],
+        ),
+        case(
+            "fit --out is the training data",
+            &[
+                "fit",
+                "--data",
+                s(&own_copy),
+                "--out",
+                s(&own_copy),
+                "--quiet",
+            ],
+            1,
+            &["--out", "own.csv", "also an input"],
+        ),
+        case(
+            "fit --out links to the training data",
+            &[
+                "fit",
+                "--data",
+                s(&own_copy),
+                "--out",
+                s(&own_link),
+                "--quiet",
+            ],
+            1,
+            &["--out", "also an input"],
+        ),
+        case(
+            "score --out is the data",
+            &[
+                "score",
+                "--model",
+                m,
+                "--data",
+                s(&own_copy),
+                "--out",
+                s(&own_copy),
+            ],
+            1,
+            &["--out", "also an input"],
+        ),
+        case(
+            "fit into a missing folder fails before training",
+            &["fit", "--data", s(&own_copy), "--out", s(&missing_dir)],
+            1,
+            &["no-such-folder/m.maf", "does not exist"],
         ),
         case(
             "unwritable output path",
