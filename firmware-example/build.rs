@@ -6,7 +6,9 @@
 //!   itself is *not* linked in: it goes to the MODEL flash region (see memory.x).
 //! * Checks that the blob fits the MODEL region declared in `memory.x`.
 //! * Writes the golden models and values of `maf-core/tests/golden/` as Rust to
-//!   `$OUT_DIR/golden.rs` for the on-target self-test (`src/bin/selftest.rs`).
+//!   `$OUT_DIR/golden.rs` for the on-target self-test (`src/bin/selftest.rs`),
+//!   with two mixture-only models (L = 0, format version 2) made here, whose
+//!   float64 reference is computed here too.
 //! * Puts `memory.x` on the linker's search path for cortex-m-rt's `link.x`.
 
 #![allow(clippy::expect_used)] // build script: a missing cargo variable is a bug
@@ -16,8 +18,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use maf_core::MafView;
-use maf_core::blob::AlignedBlob;
+use maf_core::blob::{self, AlignedBlob, Header};
+use maf_core::{Activation, Base, Covariance, MafView, Shape};
 
 /// The model used when `MAF_MODEL` is not set.
 const DEFAULT_MODEL: &str = "models/basicmotions.maf";
@@ -118,8 +120,18 @@ fn model_shape(manifest: &Path, memory: &str) -> String {
         ),
         (
             "MODEL_MACS",
-            "Multiply-accumulates of one log density.",
-            s.macs(),
+            "Multiply-accumulates of one log density: the flow's and the base's.",
+            s.macs() + view.base().macs(s.dim),
+        ),
+        (
+            "MODEL_BASE_MACS",
+            "Multiply-accumulates of the base density alone (D for N(0, I)).",
+            view.base().macs(s.dim),
+        ),
+        (
+            "MODEL_COMPONENTS",
+            "Mixture components of the base (0: N(0, I)); read at run time, not a shape.",
+            view.base().components(),
         ),
     ] {
         let _ = writeln!(code, "/// {doc}\npub const {name}: usize = {v};");
@@ -160,6 +172,7 @@ fn golden(dir: &Path) -> String {
         Err(_) => {
             code.push_str("macro_rules! golden_models { ($m:ident, $r:ident) => {}; }\n");
             code.push_str("macro_rules! rejection_model { ($m:ident, $r:ident) => {}; }\n");
+            code.push_str("macro_rules! mixture_models { ($m:ident, $r:ident) => {}; }\n");
             return code;
         }
     };
@@ -196,59 +209,39 @@ fn golden(dir: &Path) -> String {
         let path = dir.join(format!("golden_{name}.maf"));
         println!("cargo:rerun-if-changed={}", path.display());
         let bytes = fs::read(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-        let aligned = AlignedBlob::new(&bytes);
-        let view = MafView::from_blob(aligned.as_bytes())
-            .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-        let s = view.shape();
-        let mut scratch = vec![0.0f32; s.scratch_len()];
-        let _ = writeln!(code, "/// Golden model `{name}`.\npub mod golden_{name} {{");
-        let _ = writeln!(code, "    use super::{{Aligned, GoldenCase}};");
-        let _ = writeln!(
-            code,
-            "    /// Data dimension.\n    pub const D: usize = {};\n    /// Context dimension.\n    \
-             pub const C: usize = {};\n    /// Hidden width.\n    pub const H: usize = {};\n    \
-             /// Hidden layers per MADE.\n    pub const K: usize = {};\n    /// MADEs.\n    \
-             pub const L: usize = {};",
-            s.dim, s.context, s.hidden, s.hidden_layers, s.layers
-        );
-        let _ = writeln!(
-            code,
-            "    /// Scratch floats of a run-time view.\n    pub const SCRATCH: usize = {};",
-            s.scratch_len()
-        );
-        let _ = writeln!(
-            code,
-            "    /// The model's name.\n    pub const NAME: &str = {name:?};"
-        );
-        let _ = writeln!(
-            code,
-            "    /// The blob, 4-aligned.\n    pub static BLOB: &Aligned<[u8; {}]> = &Aligned(*include_bytes!({:?}));",
-            bytes.len(),
-            path.display().to_string()
-        );
-        let _ = writeln!(
-            code,
-            "    /// The golden cases of this model.\n    pub static CASES: &[GoldenCase<D, C>] = &["
-        );
-        for f in cases.iter().filter(|f| f[0] == name) {
-            let x: Vec<f32> = floats(f[1]).iter().map(|&v| v as f32).collect();
-            let c: Vec<f32> = floats(f[2]).iter().map(|&v| v as f32).collect();
-            let lp = floats(f[3]);
-            let u = floats(f[4]);
-            // The host's bits for the same inputs, for the bit-for-bit check.
-            let host = view
-                .log_prob(&x, &c, &mut scratch)
-                .unwrap_or_else(|e| fail(&format!("golden {name}: {e}")));
-            let _ = writeln!(
-                code,
-                "        GoldenCase {{ x: {x:?}, c: {c:?}, log_prob: {:?}, u: {u:?}, host_bits: {:#010x} }},",
-                lp[0],
-                host.to_bits()
-            );
-        }
-        let _ = writeln!(code, "    ];\n}}");
+        let model_cases: Vec<Case> = cases
+            .iter()
+            .filter(|f| f[0] == name)
+            .map(|f| Case {
+                x: floats(f[1]).iter().map(|&v| v as f32).collect(),
+                c: floats(f[2]).iter().map(|&v| v as f32).collect(),
+                log_prob: floats(f[3]).first().copied().unwrap_or(f64::NAN),
+                u: floats(f[4]),
+            })
+            .collect();
+        golden_module(&mut code, name, &path, &bytes, &model_cases);
         let _ = writeln!(invocations, "        $m!(golden_{name}, $r);");
     }
+    // Mixture-only models (no MADE, L = 0), made here with their own float64
+    // reference: maf-core's golden set has none.
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let mut mixture_invocations = String::new();
+    for (name, dim, components, covariance, seed) in [
+        ("m", 5, 3, Covariance::Full, 11u64),
+        ("n", 3, 2, Covariance::Diagonal, 12u64),
+    ] {
+        let (bytes, model_cases) = mixture_model(dim, components, covariance, seed);
+        let path = out.join(format!("golden_{name}.maf"));
+        fs::write(&path, &bytes).expect("OUT_DIR is writable");
+        golden_module(&mut code, name, &path, &bytes, &model_cases);
+        let _ = writeln!(invocations, "        $m!(golden_{name}, $r);");
+        let _ = writeln!(mixture_invocations, "        $m!(golden_{name}, $r);");
+    }
+    let _ = writeln!(
+        code,
+        "/// Calls `$m!(module, $r)` for the generated mixture-only models.\n\
+         macro_rules! mixture_models {{\n    ($m:ident, $r:ident) => {{\n{mixture_invocations}    }};\n}}"
+    );
     let _ = writeln!(
         code,
         "/// Calls `$m!(module, $r)` for every golden model.\nmacro_rules! golden_models {{\n    ($m:ident, $r:ident) => {{\n{invocations}    }};\n}}"
@@ -264,4 +257,201 @@ fn golden(dir: &Path) -> String {
          macro_rules! rejection_model {{\n    ($m:ident, $r:ident) => {{ {call} }};\n}}"
     );
     code
+}
+
+/// One golden case: input, context, float64 reference log density and base vector.
+struct Case {
+    x: Vec<f32>,
+    c: Vec<f32>,
+    log_prob: f64,
+    u: Vec<f64>,
+}
+
+/// Writes `pub mod golden_NAME` for the blob at `path` (its bytes `bytes`): shapes,
+/// the blob (4-aligned, `include_bytes!`), where its weights and base section lie
+/// (for the rejection checks), and the cases with the host's log density bits.
+fn golden_module(code: &mut String, name: &str, path: &Path, bytes: &[u8], cases: &[Case]) {
+    let aligned = AlignedBlob::new(bytes);
+    let view = MafView::from_blob(aligned.as_bytes())
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    let s = view.shape();
+    let base = view.base();
+    let mut scratch = vec![0.0f32; s.scratch_len()];
+    let _ = writeln!(code, "/// Golden model `{name}`.\npub mod golden_{name} {{");
+    let _ = writeln!(code, "    #![allow(dead_code)]");
+    let _ = writeln!(code, "    use super::{{Aligned, GoldenCase}};");
+    let _ = writeln!(
+        code,
+        "    /// Data dimension.\n    pub const D: usize = {};\n    /// Context dimension.\n    \
+         pub const C: usize = {};\n    /// Hidden width.\n    pub const H: usize = {};\n    \
+         /// Hidden layers per MADE.\n    pub const K: usize = {};\n    /// MADEs.\n    \
+         pub const L: usize = {};",
+        s.dim, s.context, s.hidden, s.hidden_layers, s.layers
+    );
+    let weights = s.weight_count() + base.weight_count(s.dim);
+    let _ = writeln!(
+        code,
+        "    /// Scratch floats of a run-time view.\n    pub const SCRATCH: usize = {};\n    \
+         /// Byte offset of the weights in the blob.\n    pub const WEIGHTS_AT: usize = {};\n    \
+         /// Index of the base section's first float (component 0's log normaliser).\n    \
+         pub const BASE_AT: usize = {};\n    \
+         /// Index of component 0's first precision-factor diagonal entry.\n    \
+         pub const FIRST_DIAGONAL: usize = {};\n    \
+         /// Mixture components (0: N(0, I)).\n    pub const COMPONENTS: usize = {};",
+        s.scratch_len(),
+        bytes.len() - 4 - 4 * weights,
+        s.weight_count(),
+        s.weight_count() + 1 + s.dim,
+        base.components(),
+    );
+    let _ = writeln!(
+        code,
+        "    /// The model's name.\n    pub const NAME: &str = {name:?};"
+    );
+    let _ = writeln!(
+        code,
+        "    /// The blob, 4-aligned.\n    pub static BLOB: &Aligned<[u8; {}]> = &Aligned(*include_bytes!({:?}));",
+        bytes.len(),
+        path.display().to_string()
+    );
+    let _ = writeln!(
+        code,
+        "    /// The golden cases of this model.\n    pub static CASES: &[GoldenCase<D, C>] = &["
+    );
+    for case in cases {
+        // The host's bits for the same inputs, for the bit-for-bit check.
+        let host = view
+            .log_prob(&case.x, &case.c, &mut scratch)
+            .unwrap_or_else(|e| fail(&format!("golden {name}: {e}")));
+        let _ = writeln!(
+            code,
+            "        GoldenCase {{ x: {:?}, c: {:?}, log_prob: {:?}, u: {:?}, host_bits: {:#010x} }},",
+            case.x,
+            case.c,
+            case.log_prob,
+            case.u,
+            host.to_bits()
+        );
+    }
+    let _ = writeln!(code, "    ];\n}}");
+}
+
+/// A 64-bit LCG: reproducible numbers without a dependency.
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// A seeded mixture-only blob (format version 2, L = 0: standardisation, then a
+/// Gaussian mixture) and four cases with their float64 reference: the log density
+/// `logsumexp_k (c_k - ½ |W_k (s - m_k)|²) + Σ ln x_inv` of the standardised `s`,
+/// and the base vector `s`. The fourth input is far from every component.
+fn mixture_model(
+    dim: usize,
+    components: usize,
+    covariance: Covariance,
+    seed: u64,
+) -> (Vec<u8>, Vec<Case>) {
+    let mut rng = Lcg(seed);
+    let shape = Shape {
+        dim,
+        context: 0,
+        hidden: 1,
+        hidden_layers: 1,
+        layers: 0,
+        batch_norm: false,
+    };
+    let base = Base::Mixture {
+        components,
+        covariance,
+    };
+    let x_mean: Vec<f32> = (0..dim).map(|_| rng.uniform(-3.0, 3.0) as f32).collect();
+    let x_inv: Vec<f32> = (0..dim).map(|_| rng.uniform(0.3, 3.0) as f32).collect();
+    let raw: Vec<f64> = (0..components).map(|_| rng.uniform(1.0, 3.0)).collect();
+    let total: f64 = raw.iter().sum();
+    let diag_at = |j: usize| match covariance {
+        Covariance::Full => j * (j + 1) / 2 + j,
+        Covariance::Diagonal => j,
+    };
+    let mut weights: Vec<f32> = x_mean.iter().chain(&x_inv).copied().collect();
+    let mut comps: Vec<(f32, Vec<f32>, Vec<f32>)> = Vec::new();
+    for &r in &raw {
+        let mean: Vec<f32> = (0..dim).map(|_| rng.uniform(-1.5, 1.5) as f32).collect();
+        let factor: Vec<f32> = (0..base.factor_len(dim))
+            .map(|_| rng.uniform(-0.4, 0.4) as f32)
+            .collect();
+        let mut factor = factor;
+        for j in 0..dim {
+            factor[diag_at(j)] = rng.uniform(0.6, 1.8) as f32;
+        }
+        let log_det: f64 = (0..dim).map(|j| f64::from(factor[diag_at(j)]).ln()).sum();
+        let c = (r / total).ln() + log_det - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
+        weights.push(c as f32);
+        weights.extend_from_slice(&mean);
+        weights.extend_from_slice(&factor);
+        comps.push((c as f32, mean, factor));
+    }
+    let mut header = Header::new(shape, Activation::Relu);
+    header.base = base;
+    header.threshold = Some(-10.0);
+    header.metadata = "firmware-example build.rs: mixture-only self-test model";
+    let bytes = blob::write(&header, &weights)
+        .unwrap_or_else(|e| fail(&format!("generated mixture model: {e}")));
+
+    let reference = |x: &[f32]| -> (f64, Vec<f64>) {
+        let s: Vec<f64> = x
+            .iter()
+            .zip(&x_mean)
+            .zip(&x_inv)
+            .map(|((&x, &m), &k)| (f64::from(x) - f64::from(m)) * f64::from(k))
+            .collect();
+        let terms: Vec<f64> = comps
+            .iter()
+            .map(|(c, mean, factor)| {
+                let d: Vec<f64> = s.iter().zip(mean).map(|(s, &m)| s - f64::from(m)).collect();
+                let sq: f64 = (0..dim)
+                    .map(|j| {
+                        let z: f64 = match covariance {
+                            Covariance::Full => (0..=j)
+                                .map(|i| f64::from(factor[j * (j + 1) / 2 + i]) * d[i])
+                                .sum(),
+                            Covariance::Diagonal => f64::from(factor[j]) * d[j],
+                        };
+                        z * z
+                    })
+                    .sum();
+                f64::from(*c) - 0.5 * sq
+            })
+            .collect();
+        let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln();
+        let log_det: f64 = x_inv.iter().map(|&k| f64::from(k).ln()).sum();
+        (lse + log_det, s)
+    };
+    let mut cases = Vec::new();
+    for i in 0..4 {
+        let (_, mean, _) = &comps[i % components];
+        let far = if i == 3 { 4.0 } else { 0.0 };
+        let x: Vec<f32> = (0..dim)
+            .map(|j| {
+                let s = f64::from(mean[j]) + rng.uniform(-0.7, 0.7) + far;
+                (s / f64::from(x_inv[j]) + f64::from(x_mean[j])) as f32
+            })
+            .collect();
+        let (log_prob, u) = reference(&x);
+        cases.push(Case {
+            x,
+            c: Vec::new(),
+            log_prob,
+            u,
+        });
+    }
+    (bytes, cases)
 }

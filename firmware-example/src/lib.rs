@@ -3,8 +3,11 @@
 //! with SysTick, the stack high-water mark, and the panic and HardFault handlers
 //! (both exit QEMU with a failure status instead of hanging).
 //!
-//! Binaries: `firmware-example` (`src/main.rs`, scores a CSV of sensor vectors) and
-//! `selftest` (`src/bin/selftest.rs`, maf-core's numerical checks on the target).
+//! Binaries: `firmware-example` (`src/main.rs`, scores a CSV of sensor vectors),
+//! `selftest` (`src/bin/selftest.rs`, maf-core's numerical checks on the target),
+//! `bench` (`src/bin/bench.rs`, the reference shape against a dense baseline) and
+//! `bench-model` (`src/bin/bench_model.rs`, the cost of the `MAF_MODEL` shapes with
+//! any base).
 
 // We are no_std: this runs on a Cortex-M4F with no operating system and no heap.
 #![no_std]
@@ -18,6 +21,7 @@ use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{ExceptionFrame, exception};
 use cortex_m_semihosting::syscall;
+use maf_core::{Base, Covariance};
 
 /// The shapes of the model this firmware was built for (from `MAF_MODEL`, see
 /// build.rs): `D`, `C`, `H`, `K`, `L` and a few derived numbers.
@@ -291,6 +295,120 @@ pub fn stack_size() -> usize {
         static _stack_end: u32;
     }
     (&raw const _stack_start as usize).saturating_sub(&raw const _stack_end as usize)
+}
+
+/// Instructions of calls of `f`, one per item of `xs`: (mean from one timed loop
+/// over all of them, min and max from per-call readings, ±40 instructions).
+pub fn time_calls<T>(ticks: &Ticks, xs: &[T], f: impl Fn(&T) -> Option<f32>) -> (u64, u64, u64) {
+    use core::hint::black_box;
+    let t0 = ticks.now();
+    for x in xs {
+        black_box(f(black_box(x)));
+    }
+    let total = u64::from(Ticks::elapsed(t0, ticks.now()));
+    let (mut min, mut max) = (u64::MAX, 0);
+    for x in xs {
+        let t0 = ticks.now();
+        black_box(f(black_box(x)));
+        let t = u64::from(Ticks::elapsed(t0, ticks.now()));
+        min = min.min(t);
+        max = max.max(t);
+    }
+    let per = |t: u64| t * INSTRUCTIONS_PER_TICK;
+    (per(total) / xs.len().max(1) as u64, per(min), per(max))
+}
+
+/// What [`stack_used`] paints the stack with.
+const PAINT_WORD: u32 = 0xA5C3_5A3C;
+
+/// Bytes of stack one call of `f` touches below the caller's frame: `paint` bytes
+/// just below the current stack pointer are painted, `f` runs, and the lowest word
+/// no longer holding the paint marks its deepest frame.
+#[inline(never)]
+pub fn stack_used(paint: usize, f: &mut dyn FnMut()) -> usize {
+    unsafe extern "C" {
+        static _stack_end: u32;
+    }
+    let bottom = &raw const _stack_end as usize;
+    let sp = cortex_m::register::msp::read() as usize;
+    let top = sp & !3;
+    let base = top.saturating_sub(paint).max(bottom.next_multiple_of(4));
+    for p in (base..top).step_by(4) {
+        // SAFETY: `p` is a 4-aligned word of the stack region (between the end of
+        // the static data and the current stack pointer), which nothing uses: no
+        // interrupt is enabled and the ARM procedure call standard has no red zone.
+        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT_WORD) };
+    }
+    f();
+    let mut lowest = top;
+    for p in (base..top).step_by(4) {
+        // SAFETY: as above; reading the word has no side effect.
+        if unsafe { core::ptr::read_volatile(p as *const u32) } != PAINT_WORD {
+            lowest = p;
+            break;
+        }
+    }
+    top - lowest
+}
+
+/// A 64-bit LCG with Box–Muller normals: reproducible benchmark inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Uniform in (0, 1].
+    pub fn uniform(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 + 1.0) / (1u64 << 24) as f32
+    }
+
+    /// A standard normal vector (one Box–Muller pair per two entries; an odd
+    /// last entry takes the cosine of a fresh pair).
+    pub fn normal<const N: usize>(&mut self) -> [f32; N] {
+        let mut v = [0.0f32; N];
+        for pair in v.chunks_mut(2) {
+            let r = libm::sqrtf(-2.0 * libm::logf(self.uniform()));
+            let t = 2.0 * core::f32::consts::PI * self.uniform();
+            pair[0] = r * libm::cosf(t);
+            if let Some(second) = pair.get_mut(1) {
+                *second = r * libm::sinf(t);
+            }
+        }
+        v
+    }
+}
+
+// ----------------------------------------------------------------------- base
+
+/// A model's base density for messages: `N(0, I)`, or `mixture of 16 Gaussians
+/// (full covariance)`.
+pub struct BaseName(pub Base);
+
+impl fmt::Display for BaseName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Base::StandardNormal => f.write_str("N(0, I)"),
+            Base::Mixture {
+                components,
+                covariance,
+            } => write!(
+                f,
+                "mixture of {components} Gaussian{} ({} covariance)",
+                if components == 1 { "" } else { "s" },
+                covariance_name(covariance)
+            ),
+        }
+    }
+}
+
+/// `full` or `diag`.
+pub const fn covariance_name(c: Covariance) -> &'static str {
+    match c {
+        Covariance::Full => "full",
+        Covariance::Diagonal => "diag",
+    }
 }
 
 // --------------------------------------------------------------------- faults

@@ -1,4 +1,6 @@
-//! Scores sensor vectors by their log density under a Masked Autoregressive Flow.
+//! Scores sensor vectors by their log density under a Masked Autoregressive Flow
+//! (on a standard normal or a Gaussian-mixture base), or under a Gaussian mixture
+//! alone (`L = 0`).
 //!
 //! At boot the firmware validates the weight blob in the MODEL flash region against
 //! the shapes it was built for and refuses a corrupt or mismatched one. It then
@@ -20,8 +22,8 @@ use core::fmt::Write as _;
 use cortex_m_rt::entry;
 use firmware_example::shape::{C, D, H, K, L};
 use firmware_example::{
-    Console, EXIT_BAD_ROWS, EXIT_FAILURE, EXIT_OK, HostFile, INSTRUCTIONS_PER_TICK, Ticks,
-    eprintln, exit, model_region,
+    BaseName, Console, EXIT_BAD_ROWS, EXIT_FAILURE, EXIT_OK, HostFile, INSTRUCTIONS_PER_TICK,
+    Ticks, eprintln, exit, model_region,
 };
 use maf_core::{Error, Maf};
 
@@ -68,12 +70,19 @@ fn run() -> u32 {
                 "       (this firmware was built for D={D} C={C} H={H} K={K} L={L}; \
                  flash a blob of these shapes, or rebuild with MAF_MODEL)"
             );
+            eprintln!(
+                "       (the base density, N(0, I) or a Gaussian mixture of any size, is read \
+                 from the blob and needs no rebuild)"
+            );
             return EXIT_FAILURE;
         }
     };
     eprintln!(
-        "model: D={D} C={C} H={H} K={K} L={L}, {} bytes at {:#010x}, threshold {:?}",
+        "model: D={D} C={C} H={H} K={K} L={L}, base {}, {} bytes (format v{}) at {:#010x}, \
+         threshold {:?}",
+        BaseName(maf.base()),
         maf.view().blob_len(),
+        maf.view().version(),
         region.as_ptr() as usize,
         maf.threshold()
     );

@@ -9,6 +9,12 @@
 //! * **Blob rejection**: bad magic, a wrong version, a flipped weight byte
 //!   (`CrcMismatch`), truncation, trailing bytes, a misaligned blob and a
 //!   compile-time shape mismatch are each refused with the right error.
+//! * **Mixture bases** (format version 2): maf-core's golden models with a
+//!   Gaussian-mixture base, and two mixture-only models (L = 0, full and diagonal
+//!   covariance) that build.rs makes with their own float64 reference, go through
+//!   all of the checks above; on the latter, a non-positive precision diagonal
+//!   and weights that do not sum to 1 (CRC made right again) are refused, and a
+//!   firmware built for one MADE refuses the L = 0 blob.
 //!
 //! One line per check, then `selftest: N passed, M failed`; exit status 0 only if
 //! every check passed and there was at least one golden case.
@@ -190,14 +196,16 @@ macro_rules! check_rejection {
             );
 
             fresh(buf);
-            buf[8] = 2; // the version varint follows the 8-byte magic
+            // The version varint follows the 8-byte magic; the next one is unknown.
+            let next = maf_core::blob::VERSION + 1;
+            buf[8] = next as u8;
             let e = M::from_blob(&buf[..n]).err();
             $r.check(
                 e == Some(Error::VersionMismatch {
-                    expected: 1,
-                    found: 2,
+                    expected: maf_core::blob::VERSION,
+                    found: next,
                 }),
-                format_args!("rejection: version 2 -> {:?}", e),
+                format_args!("rejection: version {next} -> {:?}", e),
             );
 
             fresh(buf);
@@ -260,6 +268,81 @@ macro_rules! check_rejection {
     }};
 }
 
+/// Mixture-specific rejection on a RAM copy of a generated mixture-only model:
+/// a weight changed and the CRC made right again, so that the loader's base checks
+/// (not the CRC) must catch it; and a firmware built for one MADE refuses L = 0.
+macro_rules! check_mixture_rejection {
+    ($m:ident, $r:ident) => {{
+        use $m::{C, D, H, K, L};
+        type M<'a> = Maf<'a, D, H, L, C, K>;
+        let blob: &[u8] = &$m::BLOB.0;
+        let n = blob.len();
+        static mut BUF: Aligned<[u8; 4096]> = Aligned([0; 4096]);
+        // SAFETY: single-threaded self-test, no interrupts; the only reference.
+        let buf: &mut [u8; 4096] = unsafe { &mut (*&raw mut BUF).0 };
+        if n > buf.len() {
+            $r.check(
+                false,
+                format_args!("mixture rejection: blob larger than the test buffer"),
+            );
+        } else {
+            // `blob` with weight `index` set to `f(old)` and a valid CRC again.
+            let edited = |buf: &mut [u8; 4096], index: usize, f: &dyn Fn(f32) -> f32| {
+                buf[..n].copy_from_slice(blob);
+                let at = $m::WEIGHTS_AT + 4 * index;
+                let old = f32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+                buf[at..at + 4].copy_from_slice(&f(old).to_le_bytes());
+                let crc = maf_core::crc32(&buf[..n - 4]);
+                buf[n - 4..n].copy_from_slice(&crc.to_le_bytes());
+            };
+            edited(buf, $m::FIRST_DIAGONAL, &|v| v);
+            let ok = M::from_blob(&buf[..n]).is_ok();
+            $r.check(
+                ok && L == 0 && $m::COMPONENTS > 0,
+                format_args!(
+                    "mixture {}: L={L} with {} components loads as Maf<D={D}, H={H}, L={L}>",
+                    $m::NAME,
+                    $m::COMPONENTS
+                ),
+            );
+            for bad in [0.0f32, -1.0] {
+                edited(buf, $m::FIRST_DIAGONAL, &|_| bad);
+                let e = M::from_blob(&buf[..n]).err();
+                $r.check(
+                    e == Some(Error::InvalidWeight {
+                        index: $m::FIRST_DIAGONAL,
+                    }),
+                    format_args!(
+                        "mixture {}: precision diagonal {bad} -> {:?}",
+                        $m::NAME,
+                        e
+                    ),
+                );
+            }
+            edited(buf, $m::BASE_AT, &|c| c + 0.5);
+            let e = M::from_blob(&buf[..n]).err();
+            $r.check(
+                matches!(e, Some(Error::Malformed(m)) if m.contains("sum to 1")),
+                format_args!(
+                    "mixture {}: weights not summing to 1 -> {:?}",
+                    $m::NAME,
+                    e
+                ),
+            );
+            edited(buf, $m::FIRST_DIAGONAL, &|v| v);
+            let e = Maf::<D, H, 1, C, K>::from_blob(&buf[..n]).err();
+            $r.check(
+                e == Some(Error::ShapeMismatch {
+                    what: "layers",
+                    expected: 1,
+                    found: 0,
+                }),
+                format_args!("mixture {}: built for L=1 -> {:?}", $m::NAME, e),
+            );
+        }
+    }};
+}
+
 #[entry]
 fn main() -> ! {
     let Some(out) = Console::stdout() else {
@@ -273,6 +356,7 @@ fn main() -> ! {
     };
     golden_models!(check_golden, r);
     rejection_model!(check_rejection, r);
+    mixture_models!(check_mixture_rejection, r);
     let golden = r.golden;
     r.check(golden > 0, format_args!("golden cases found: {golden}"));
     let _ = writeln!(r.out, "selftest: {} passed, {} failed", r.passed, r.failed);
