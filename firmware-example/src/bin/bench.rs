@@ -35,9 +35,10 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use firmware_example::{
-    Console, EXIT_FAILURE, EXIT_OK, INSTRUCTIONS_PER_TICK, Ticks, eprintln, exit, model_region,
+    BaseName, Console, EXIT_FAILURE, EXIT_OK, Rng, Ticks, eprintln, exit, model_region, stack_used,
+    time_calls,
 };
-use maf_core::{Activation, Maf, MafView};
+use maf_core::{Activation, Base, Maf, MafView};
 
 /// Data dimension of the reference shape.
 const D: usize = 8;
@@ -59,8 +60,6 @@ const TOL: f32 = 1e-4;
 const HALF_LN_2PI: f32 = 0.918_938_5;
 /// Bytes of stack painted below the caller for the RAM measurement.
 const PAINT: usize = 8 * 1024;
-/// What the stack is painted with.
-const PAINT_WORD: u32 = 0xA5C3_5A3C;
 
 /// The model type this benchmark is built for.
 type Model<'a> = Maf<'a, D, H, L, C, K>;
@@ -274,86 +273,6 @@ fn dense_forward(
 
 // ------------------------------------------------------------------ measuring
 
-/// A 64-bit LCG with Box–Muller normals.
-struct Rng(u64);
-
-impl Rng {
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 + 1.0) / (1u64 << 24) as f32
-    }
-
-    /// A standard normal vector.
-    fn normal(&mut self) -> [f32; D] {
-        let mut v = [0.0f32; D];
-        for pair in v.chunks_exact_mut(2) {
-            let r = libm::sqrtf(-2.0 * libm::logf(self.uniform()));
-            let t = 2.0 * core::f32::consts::PI * self.uniform();
-            pair[0] = r * libm::cosf(t);
-            pair[1] = r * libm::sinf(t);
-        }
-        v
-    }
-}
-
-/// Instructions of `N` calls of `f`: (mean from one timed loop, min, max from
-/// per-call readings).
-fn time(
-    ticks: &Ticks,
-    xs: &[[f32; D]; N],
-    f: impl Fn(&[f32; D]) -> Option<f32>,
-) -> (u64, u64, u64) {
-    let t0 = ticks.now();
-    for x in xs {
-        black_box(f(black_box(x)));
-    }
-    let total = u64::from(Ticks::elapsed(t0, ticks.now()));
-    let (mut min, mut max) = (u64::MAX, 0);
-    for x in xs {
-        let t0 = ticks.now();
-        black_box(f(black_box(x)));
-        let t = u64::from(Ticks::elapsed(t0, ticks.now()));
-        min = min.min(t);
-        max = max.max(t);
-    }
-    let per = |t: u64| t * INSTRUCTIONS_PER_TICK;
-    (per(total) / N as u64, per(min), per(max))
-}
-
-/// Bytes of stack one call of `f` touches below this function's frame: the stack
-/// is painted just below the current stack pointer, `f` runs, and the lowest word
-/// no longer holding the paint marks its deepest frame.
-#[inline(never)]
-fn stack_used(f: &mut dyn FnMut()) -> usize {
-    unsafe extern "C" {
-        static _stack_end: u32;
-    }
-    let bottom = &raw const _stack_end as usize;
-    let sp = cortex_m::register::msp::read() as usize;
-    let top = sp & !3;
-    let base = top.saturating_sub(PAINT).max(bottom.next_multiple_of(4));
-    for p in (base..top).step_by(4) {
-        // SAFETY: `p` is a 4-aligned word of the stack region (between the end of
-        // the static data and the current stack pointer), which nothing uses: no
-        // interrupt is enabled and the ARM procedure call standard has no red zone.
-        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT_WORD) };
-    }
-    f();
-    let mut lowest = top;
-    for p in (base..top).step_by(4) {
-        // SAFETY: as above; reading the word has no side effect.
-        if unsafe { core::ptr::read_volatile(p as *const u32) } != PAINT_WORD {
-            lowest = p;
-            break;
-        }
-    }
-    top - lowest
-}
-
 fn ratio(a: u64, b: usize) -> f32 {
     a as f32 / b.max(1) as f32
 }
@@ -388,6 +307,15 @@ fn run() -> u32 {
         );
         return EXIT_FAILURE;
     }
+    if view.base() != Base::StandardNormal {
+        eprintln!(
+            "error: the bench firmware compares flows on the standard normal base (the dense \
+             baseline has no other); the blob in the MODEL region has the base {}. Measure it \
+             with the bench-model binary (scripts/bench-device.sh --models).",
+            BaseName(view.base())
+        );
+        return EXIT_FAILURE;
+    }
     let maf = match Model::new(view) {
         Ok(m) => m,
         Err(e) => {
@@ -417,7 +345,7 @@ fn run() -> u32 {
             eprintln!("error: the model gives no finite samples ({rejected} rejected)");
             return EXIT_FAILURE;
         }
-        let u = rng.normal();
+        let u = rng.normal::<D>();
         match maf.sample(&u, &[]) {
             Ok(x) if maf.log_prob(&x, &[]).is_ok() => {
                 xs[filled] = x;
@@ -464,13 +392,13 @@ fn run() -> u32 {
 
     let macs = s.macs();
     let dense_macs = s.dense_macs();
-    let (p_mean, p_min, p_max) = time(&ticks, &xs, |x| bench_packed_log_prob(&maf, x));
-    let (d_mean, d_min, d_max) = time(&ticks, &xs, |x| bench_dense_log_prob(&dense, x));
+    let (p_mean, p_min, p_max) = time_calls(&ticks, &xs, |x| bench_packed_log_prob(&maf, x));
+    let (d_mean, d_min, d_max) = time_calls(&ticks, &xs, |x| bench_dense_log_prob(&dense, x));
     let x0 = xs[0];
-    let p_stack = stack_used(&mut || {
+    let p_stack = stack_used(PAINT, &mut || {
         black_box(bench_packed_log_prob(black_box(&maf), black_box(&x0)));
     });
-    let d_stack = stack_used(&mut || {
+    let d_stack = stack_used(PAINT, &mut || {
         black_box(bench_dense_log_prob(black_box(&dense), black_box(&x0)));
     });
 
