@@ -189,20 +189,35 @@ pub struct Firmware {
 static BUILD: Mutex<()> = Mutex::new(());
 
 impl Firmware {
-    /// Builds `firmware-example` (release, both binaries) for the model `model`
-    /// (`MAF_MODEL`), as `cargo build --release` in `firmware-example/` does.
+    /// Builds `firmware-example` (release: the scorer and the self-test) for the
+    /// model `model` (`MAF_MODEL`), as `cargo build --release` in
+    /// `firmware-example/` does for those binaries.
     pub fn build(model: &Path) -> Self {
+        Self::build_bins(model, &["firmware-example", "selftest"])
+    }
+
+    /// Builds only the scorer, `firmware-example` (each binary is a whole-program
+    /// LTO build: one fewer saves most of a minute).
+    pub fn build_scorer(model: &Path) -> Self {
+        Self::build_bins(model, &["firmware-example"])
+    }
+
+    /// Builds the binaries `bins` (release) for the model `model` and copies their
+    /// ELF files.
+    pub fn build_bins(model: &Path, bins: &[&str]) -> Self {
         require_qemu();
         let dir = tempdir();
         let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
         let fw = firmware_dir();
-        let r = run(
-            firmware_cargo(model).args(["build", "--release", "--bins"]),
-            Duration::from_secs(1800),
-        );
+        let mut cargo = firmware_cargo(model);
+        cargo.args(["build", "--release"]);
+        for bin in bins {
+            cargo.args(["--bin", bin]);
+        }
+        let r = run(&mut cargo, Duration::from_secs(1800));
         assert_success("cargo build --release (firmware-example)", &r);
         let out = fw.join("target/thumbv7em-none-eabihf/release");
-        for bin in ["firmware-example", "selftest"] {
+        for bin in bins {
             fs::copy(out.join(bin), dir.path().join(bin))
                 .unwrap_or_else(|e| panic!("copying the {bin} ELF: {e}"));
         }
@@ -318,6 +333,64 @@ pub fn random_blob_with(
     activation: maf_core::Activation,
     metadata: &str,
 ) -> Vec<u8> {
+    random_blob_on(
+        shape,
+        seed,
+        activation,
+        maf_core::Base::StandardNormal,
+        metadata,
+    )
+}
+
+/// A seeded, valid Gaussian-mixture base section (format version 2) for `dim`
+/// dimensions: means in ±1.5, precision factors with diagonals in [0.7, 1.4] and
+/// other entries in ±0.2, weights from uniform [1, 3) normalised, and
+/// `c_k = ln w_k + Σ_j ln W_jj − (D/2) ln 2π`.
+pub fn mixture_section(dim: usize, base: maf_core::Base, seed: u64) -> Vec<f32> {
+    let maf_core::Base::Mixture {
+        components,
+        covariance,
+    } = base
+    else {
+        return Vec::new();
+    };
+    let mut rng = Lcg(seed);
+    let raw: Vec<f64> = (0..components)
+        .map(|_| f64::from(rng.uniform(1.0, 3.0)))
+        .collect();
+    let total: f64 = raw.iter().sum();
+    let mut out = Vec::new();
+    for &r in &raw {
+        let mean: Vec<f32> = (0..dim).map(|_| rng.uniform(-1.5, 1.5)).collect();
+        let mut factor = Vec::new();
+        let mut log_det = 0.0f64;
+        for j in 0..dim {
+            if covariance == maf_core::Covariance::Full {
+                for _ in 0..j {
+                    factor.push(rng.uniform(-0.2, 0.2));
+                }
+            }
+            let diag = rng.uniform(0.7, 1.4);
+            log_det += f64::from(diag).ln();
+            factor.push(diag);
+        }
+        let c = (r / total).ln() + log_det - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
+        out.push(c as f32);
+        out.extend_from_slice(&mean);
+        out.extend_from_slice(&factor);
+    }
+    out
+}
+
+/// [`random_blob_with`] on the base `base` (a seeded [`mixture_section`] for a
+/// mixture). `shape.layers` may be 0 with a mixture base: the mixture alone.
+pub fn random_blob_on(
+    shape: maf_core::Shape,
+    seed: u64,
+    activation: maf_core::Activation,
+    base: maf_core::Base,
+    metadata: &str,
+) -> Vec<u8> {
     let mut rng = Lcg(seed);
     let mut w: Vec<f32> = (0..shape.weight_count())
         .map(|_| rng.uniform(-0.2, 0.2))
@@ -325,19 +398,92 @@ pub fn random_blob_with(
     let d = shape.dim;
     w[..d].fill(0.0); // x_mean
     w[d..2 * d].fill(1.0); // x_inv_std
-    for l in 0..shape.layers {
-        let bn = shape.batch_norm_offset(l);
-        w[bn..bn + d].fill(1.0);
-        w[bn + d..bn + 2 * d].fill(0.0);
+    if shape.batch_norm {
+        for l in 0..shape.layers {
+            let bn = shape.batch_norm_offset(l);
+            w[bn..bn + d].fill(1.0);
+            w[bn + d..bn + 2 * d].fill(0.0);
+        }
     }
+    w.extend(mixture_section(d, base, seed.wrapping_add(1)));
     let header = maf_core::blob::Header {
         shape,
         activation,
         threshold: Some(-20.0),
-        base: maf_core::Base::StandardNormal,
+        base,
         window: maf_core::blob::Window::PER_VECTOR,
         columns: "",
         metadata,
     };
     maf_core::blob::write(&header, &w).unwrap_or_else(|e| panic!("invalid test blob: {e}"))
+}
+
+/// The header of the blob in the file `path` (shapes, base), read with maf-core.
+pub fn blob_shape(path: &Path) -> (maf_core::Shape, maf_core::Base, u32) {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let aligned = maf_core::blob::AlignedBlob::new(&bytes);
+    let view = maf_core::MafView::from_blob(aligned.as_bytes())
+        .unwrap_or_else(|e| panic!("{}: not a valid blob: {e}", path.display()));
+    (view.shape(), view.base(), view.version())
+}
+
+/// Scores `vectors` on the host (`maf-train score`) and on the device (the
+/// scorer of `fw` under QEMU, `model` in the MODEL region), checks that the two
+/// CSVs are equal byte for byte with `rows` data rows each, that the flags are
+/// not all alike, and that the device's summary agrees; returns the device's
+/// instructions per inference.
+pub fn assert_device_equals_host(fw: &Firmware, model: &Path, vectors: &Path, rows: usize) -> u64 {
+    let path = |p: &Path| {
+        p.to_str()
+            .unwrap_or_else(|| panic!("{} is not UTF-8", p.display()))
+            .to_owned()
+    };
+    let host_csv = vectors.with_extension("host.csv");
+    maf_train_ok(&[
+        "score",
+        "--model",
+        &path(model),
+        "--data",
+        &path(vectors),
+        "--out",
+        &path(&host_csv),
+    ]);
+    let host = fs::read_to_string(&host_csv).unwrap_or_else(|e| panic!("maf-train score: {e}"));
+    let device = fw.run("firmware-example", model, &[&path(vectors)]);
+    assert_success("the scorer under QEMU", &device);
+    let host_lines: Vec<&str> = host.lines().collect();
+    let dev_lines: Vec<&str> = device.stdout.lines().collect();
+    assert_eq!(host_lines.first(), Some(&"log_prob,anomaly"));
+    assert_eq!(host_lines.len(), rows + 1, "host rows");
+    assert_eq!(
+        dev_lines.len(),
+        rows + 1,
+        "device rows; stderr:\n{}",
+        device.stderr
+    );
+    let mut anomalies = 0u64;
+    for (i, (h, d)) in host_lines.iter().zip(&dev_lines).enumerate().skip(1) {
+        let bits = |l: &str| -> (u32, String) {
+            let (lp, flag) = l
+                .split_once(',')
+                .unwrap_or_else(|| panic!("row {i}: {l:?}"));
+            let lp: f32 = lp
+                .parse()
+                .unwrap_or_else(|_| panic!("row {i}: log_prob {lp:?}"));
+            (lp.to_bits(), flag.to_owned())
+        };
+        assert_eq!(bits(h), bits(d), "row {i}: host {h:?}, device {d:?}");
+        anomalies += u64::from(d.ends_with(",1"));
+    }
+    assert_eq!(host, device.stdout, "host and device CSVs differ");
+    assert!(
+        anomalies >= 2,
+        "fewer than 2 anomalies flagged: {anomalies}"
+    );
+    assert!(anomalies < rows as u64, "everything flagged");
+    let (scored, flagged, bad, instructions, _) =
+        summary(&device.stderr).unwrap_or_else(|| panic!("no summary:\n{}", device.stderr));
+    assert_eq!((scored, flagged, bad), (rows as u64, anomalies, 0));
+    assert!(instructions > 0, "no instruction count:\n{}", device.stderr);
+    instructions
 }

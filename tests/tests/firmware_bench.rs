@@ -2,7 +2,9 @@
 //! seeded random reference blob (D=8, H=64, K=1, L=5): the packed kernel must beat
 //! the dense baseline, the two must agree within 1e-4, and the instruction counts
 //! must stay within their regression bounds (ReLU at most 3, tanh at most 7
-//! instructions per MAC). A blob of other shapes is refused.
+//! instructions per MAC). A blob of other shapes, or on a mixture base, is
+//! refused. The `bench-model` binary (any shapes, any base) measures a
+//! 16-component mixture alone within bounds.
 //! `scripts/bench-device.sh` prints the full table (README "Benchmark").
 // Tests state their expectations with expect().
 #![allow(clippy::expect_used)]
@@ -13,7 +15,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use maf_core::Shape;
+use maf_core::{Base, Covariance, Shape};
 use maf_tests::{
     Run, assert_success, example_model, firmware_cargo, firmware_dir, require_qemu, run, tempdir,
     workspace,
@@ -185,4 +187,107 @@ fn bench_refuses_a_blob_of_other_shapes() {
         "{}",
         r.stderr
     );
+    // The reference shape on a mixture base: the dense baseline has none, so the
+    // bench refuses it (the same ELF: bench's shapes are its own).
+    let mixture = tmp.path().join("reference_on_mixture.maf");
+    let bytes = maf_tests::random_blob_on(
+        SHAPE,
+        42,
+        maf_core::Activation::Relu,
+        Base::Mixture {
+            components: 4,
+            covariance: Covariance::Full,
+        },
+        "bench: reference shape on a mixture",
+    );
+    fs::write(&mixture, bytes).expect("writable");
+    let r = run_bench(&elf, &mixture);
+    assert_eq!(r.code(), Some(1), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("compares flows on the standard normal base")
+            && r.stderr
+                .contains("mixture of 4 Gaussians (full covariance)")
+            && r.stderr.contains("bench-model"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `bench-model` (any shapes, any base) on a seeded mixture alone, D=9, K=16,
+/// full covariance: Maf equals MafView on every input, the MAC count is the
+/// base's, and the instruction count stays within bounds (measured 3,604 on the
+/// trained shuttle mixture of `scripts/bench-device.sh --models`; the kernel
+/// outlined, without a constant D, took 13,562).
+#[test]
+fn bench_model_measures_a_mixture_alone() {
+    let tmp = tempdir();
+    let shape = Shape {
+        dim: 9,
+        context: 0,
+        hidden: 1,
+        hidden_layers: 1,
+        layers: 0,
+        batch_norm: false,
+    };
+    let base = Base::Mixture {
+        components: 16,
+        covariance: Covariance::Full,
+    };
+    let model = tmp.path().join("mixture16.maf");
+    let bytes = maf_tests::random_blob_on(
+        shape,
+        7,
+        maf_core::Activation::Relu,
+        base,
+        "bench-model: seeded mixture",
+    );
+    fs::write(&model, &bytes).expect("writable");
+    require_qemu();
+    let elf = {
+        let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+        let r = run(
+            firmware_cargo(&model).args(["build", "--release", "--bin", "bench-model"]),
+            Duration::from_secs(1800),
+        );
+        assert_success("cargo build --release --bin bench-model", &r);
+        let elf = tmp.path().join("bench-model");
+        fs::copy(
+            firmware_dir().join("target/thumbv7em-none-eabihf/release/bench-model"),
+            &elf,
+        )
+        .expect("copying the bench-model ELF");
+        elf
+    };
+    let r = run_bench(&elf, &model);
+    println!("{}", r.stdout);
+    assert_eq!(r.code(), Some(0), "{}\n{}", r.stdout, r.stderr);
+    let out = r.stdout.as_str();
+    assert!(out.contains("maf_equals_view failures=0 ok"), "{out}");
+    let model_line = |key: &str| -> String {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("bench-model model "))
+            .unwrap_or_else(|| panic!("no model line:\n{out}"));
+        line.split(' ')
+            .find_map(|t| t.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+            .to_owned()
+    };
+    assert_eq!(model_line("L"), "0");
+    assert_eq!(model_line("components"), "16");
+    assert_eq!(model_line("covariance"), "full");
+    assert_eq!(model_line("blob_bytes"), bytes.len().to_string());
+    let bench_model = |record: &str, key: &str| -> u64 {
+        field(&out.replace("bench-model ", "bench "), record, key)
+    };
+    assert_eq!(bench_model("log_prob", "macs"), base.macs(9) as u64);
+    assert_eq!(bench_model("log_prob", "flow_macs"), 0);
+    let instructions = bench_model("log_prob", "instr_mean");
+    assert!(
+        (2_000..6_000).contains(&instructions),
+        "{instructions} instructions for a K=16 full mixture, D=9"
+    );
+    let stack = bench_model("log_prob", "stack_bytes");
+    assert!(stack > 0 && stack < 1024, "stack {stack}");
 }
