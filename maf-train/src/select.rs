@@ -36,6 +36,10 @@ use crate::train::{self, Data, EpochReport, Fitted};
 /// Mixture sizes tried by default (those of the anchor in `data/baselines.md`).
 pub const DEFAULT_COMPONENTS: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
+/// EM runs per mixture, each from its own k-means++ start; the one with the best
+/// validation score is kept.
+pub const EM_STARTS: u64 = 3;
+
 /// Flow shapes `(MADEs, hidden units)` tried by default.
 pub const DEFAULT_FLOWS: [(usize, usize); 2] = [(2, 32), (5, 64)];
 
@@ -257,19 +261,34 @@ pub fn search(
         } else if Instant::now() >= deadline && best_gmm.is_some() {
             trial.status = "skipped: time budget spent".into();
         } else {
-            match mixture::fit(x64.view(), k, cov, hp.seed) {
+            // EM finds a local optimum that depends on its k-means++ start:
+            // EM_STARTS starts, the best on validation kept.
+            let mut found: Option<(f64, Vec<f64>, mixture::Gmm)> = None;
+            let mut last_err = None;
+            for start in 0..EM_STARTS {
+                let seed = hp.seed.wrapping_add(start << 32);
+                match mixture::fit(x64.view(), k, cov, seed) {
+                    Err(e) => last_err = Some(e),
+                    Ok(gmm) => {
+                        let lls: Vec<f64> = gmm
+                            .log_likelihoods(xv64.view())
+                            .iter()
+                            .map(|v| v + log_jacobian)
+                            .collect();
+                        let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
+                        if found.as_ref().is_none_or(|f| score > f.0) {
+                            found = Some((score, lls, gmm));
+                        }
+                    }
+                }
+            }
+            match found.ok_or_else(|| last_err.unwrap_or(mixture::FitError::TooFewRows)) {
                 Err(e) => trial.status = format!("not fitted: {e}"),
-                Ok(gmm) => {
-                    let lls: Vec<f64> = gmm
-                        .log_likelihoods(xv64.view())
-                        .iter()
-                        .map(|v| v + log_jacobian)
-                        .collect();
-                    let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
+                Ok((score, lls, gmm)) => {
                     let mean = lls.iter().sum::<f64>() / lls.len().max(1) as f64;
                     trial.valid_ll = score;
                     trial.rows = lls;
-                    trial.status = "fitted (EM)".into();
+                    trial.status = format!("fitted (EM, best of {EM_STARTS} starts)");
                     let mut params = Params::<f32>::zeros(arch);
                     params.set_base(&gmm);
                     fitted = Some(Fitted {
