@@ -105,6 +105,25 @@ pub struct Trial {
     pub status: String,
 }
 
+impl Trial {
+    /// A candidate not run yet.
+    fn new(arch: Arch, instructions: usize, blob_bytes: usize) -> Self {
+        Trial {
+            label: cost::label(shape_of(&arch), arch.activation, arch.base),
+            arch,
+            valid_ll: f64::NAN,
+            vs_mixture: (f64::NAN, f64::NAN),
+            rows: Vec::new(),
+            instructions,
+            blob_bytes,
+            epochs: 0,
+            best_epoch: 0,
+            seconds: 0.0,
+            status: String::new(),
+        }
+    }
+}
+
 /// Search progress, for display.
 #[derive(Clone, Debug)]
 pub enum Progress<'a> {
@@ -238,23 +257,10 @@ pub fn search(
     for &(k, cov) in &mixtures {
         number += 1;
         let arch = mixture_arch(dim, context, k, cov);
-        let label = cost::label(shape_of(&arch), arch.activation, arch.base);
-        on_progress(Progress::Start(number, total, &label));
         let (instructions, blob_bytes, ok) = within(&arch);
+        let mut trial = Trial::new(arch, instructions, blob_bytes);
+        on_progress(Progress::Start(number, total, &trial.label));
         let t0 = Instant::now();
-        let mut trial = Trial {
-            label,
-            arch,
-            valid_ll: f64::NAN,
-            vs_mixture: (f64::NAN, f64::NAN),
-            rows: Vec::new(),
-            instructions,
-            blob_bytes,
-            epochs: 0,
-            best_epoch: 0,
-            seconds: 0.0,
-            status: String::new(),
-        };
         let mut fitted = None;
         if !ok {
             trial.status = "over the device budget".into();
@@ -330,23 +336,10 @@ pub fn search(
     flows.extend(normal_flows.into_iter().map(|a| (a, None)));
     for (arch, gmm) in flows {
         number += 1;
-        let label = cost::label(shape_of(&arch), arch.activation, arch.base);
-        on_progress(Progress::Start(number, total, &label));
         let (instructions, blob_bytes, ok) = within(&arch);
+        let mut trial = Trial::new(arch, instructions, blob_bytes);
+        on_progress(Progress::Start(number, total, &trial.label));
         let t0 = Instant::now();
-        let mut trial = Trial {
-            label,
-            arch,
-            valid_ll: f64::NAN,
-            vs_mixture: (f64::NAN, f64::NAN),
-            rows: Vec::new(),
-            instructions,
-            blob_bytes,
-            epochs: 0,
-            best_epoch: 0,
-            seconds: 0.0,
-            status: String::new(),
-        };
         let mut fitted = None;
         if !ok {
             trial.status = "over the device budget".into();
