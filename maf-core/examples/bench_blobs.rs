@@ -8,6 +8,18 @@
 //!   bias is +4 and the output weights are small, so every ReLU unit is active for
 //!   every typical input and no output work is skipped.
 //!
+//! For `scripts/bench-device.sh --models` (the cost of the base density), the
+//! worst case of flows of D=9 (the shuttle set's columns) on both bases, every
+//! ReLU unit active (first-layer biases +8, output weights scaled by 0.02, so the
+//! flow stays close to the identity and every unit stays active for inputs within
+//! about ±5 standard deviations):
+//!
+//! * `allactive_l2_h32_k16full.maf`, `allactive_l5_h64_k16full.maf`: L=2 H=32 and
+//!   L=5 H=64 on a seeded 16-component full-covariance mixture (no batch norm, as
+//!   `maf-train` makes flows on a mixture);
+//! * `allactive_l2_h32_normal.maf`, `allactive_l5_h64_normal.maf`: the same flows
+//!   on the standard normal base, with batch norm (as `maf-train` makes them).
+//!
 //! (The trained models of the benchmark come from `maf-train fit`.)
 //!
 //! `cargo run -p maf-core --example bench_blobs -- OUT_DIR`
@@ -16,7 +28,7 @@ use std::path::PathBuf;
 use std::{env, fs, process};
 
 use maf_core::blob::{self, Header};
-use maf_core::{Activation, Shape};
+use maf_core::{Activation, Base, Covariance, Shape};
 
 /// The reference shape of the benchmark.
 const SHAPE: Shape = Shape::REFERENCE;
@@ -37,7 +49,11 @@ impl Lcg {
 
 /// Seeded weights in ±0.2, unit standardisation, identity batch norms.
 fn random_weights(seed: u64) -> Vec<f32> {
-    let s = SHAPE;
+    random_weights_of(SHAPE, seed)
+}
+
+/// [`random_weights`] for any shape.
+fn random_weights_of(s: Shape, seed: u64) -> Vec<f32> {
     let mut rng = Lcg(seed);
     let mut w: Vec<f32> = (0..s.weight_count())
         .map(|_| rng.uniform(-0.2, 0.2))
@@ -45,10 +61,12 @@ fn random_weights(seed: u64) -> Vec<f32> {
     let d = s.dim;
     w[..d].fill(0.0); // x_mean
     w[d..2 * d].fill(1.0); // x_inv_std
-    for l in 0..s.layers {
-        let bn = s.batch_norm_offset(l);
-        w[bn..bn + d].fill(1.0);
-        w[bn + d..bn + 2 * d].fill(0.0);
+    if s.batch_norm {
+        for l in 0..s.layers {
+            let bn = s.batch_norm_offset(l);
+            w[bn..bn + d].fill(1.0);
+            w[bn + d..bn + 2 * d].fill(0.0);
+        }
     }
     w
 }
@@ -58,21 +76,117 @@ fn random_weights(seed: u64) -> Vec<f32> {
 /// standardised input, so all units are active for any input within ±2.8 (the
 /// firmware reports the active fraction it saw).
 fn all_active_weights(seed: u64) -> Vec<f32> {
-    let s = SHAPE;
-    let mut w = random_weights(seed);
+    all_active_weights_of(SHAPE, seed, 4.0, 0.1)
+}
+
+/// [`all_active_weights`] for any shape (one hidden layer), first-layer biases
+/// `bias`, output weights scaled by `out_scale`.
+fn all_active_weights_of(s: Shape, seed: u64, bias: f32, out_scale: f32) -> Vec<f32> {
+    let mut w = random_weights_of(s, seed);
     for l in 0..s.layers {
         let made = s.made_offset(l);
         let mut i = made;
         for k in 0..s.hidden {
-            w[i] = 4.0;
+            w[i] = bias;
             i += 1 + s.hidden_degree(k);
         }
         let out_cols = made + s.layer1_len() + 2 * s.dim;
         for v in &mut w[out_cols..out_cols + 2 * s.output_connections()] {
-            *v *= 0.1;
+            *v *= out_scale;
         }
     }
     w
+}
+
+/// A seeded Gaussian mixture section (format version 2) of `components`
+/// full-covariance components in `dim` dimensions: means in ±1.5, precision
+/// factors with diagonals in [0.7, 1.4] and off-diagonal entries in ±0.2, weights
+/// from uniform [1, 3) normalised; `c_k = ln w_k + Σ_j ln W_jj − (D/2) ln 2π`.
+fn mixture_section(dim: usize, components: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Lcg(seed);
+    let raw: Vec<f64> = (0..components)
+        .map(|_| f64::from(rng.uniform(1.0, 3.0)))
+        .collect();
+    let total: f64 = raw.iter().sum();
+    let mut out = Vec::new();
+    for &r in &raw {
+        let mean: Vec<f32> = (0..dim).map(|_| rng.uniform(-1.5, 1.5)).collect();
+        let mut factor = Vec::with_capacity(dim * (dim + 1) / 2);
+        let mut log_det = 0.0f64;
+        for j in 0..dim {
+            for _ in 0..j {
+                factor.push(rng.uniform(-0.2, 0.2));
+            }
+            let diag = rng.uniform(0.7, 1.4);
+            log_det += f64::from(diag).ln();
+            factor.push(diag);
+        }
+        let c = (r / total).ln() + log_det - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
+        out.push(c as f32);
+        out.extend_from_slice(&mean);
+        out.extend_from_slice(&factor);
+    }
+    out
+}
+
+/// Writes a blob with the given header fields.
+fn write_blob(dir: &std::path::Path, name: &str, header: &Header<'_>, w: &[f32]) {
+    let bytes = blob::write(header, w).unwrap_or_else(|e| {
+        eprintln!("bench_blobs: {name}: {e}");
+        process::exit(1)
+    });
+    let path = dir.join(name);
+    fs::write(&path, &bytes).unwrap_or_else(|e| {
+        eprintln!("bench_blobs: {}: {e}", path.display());
+        process::exit(1)
+    });
+    println!("{} ({} bytes)", path.display(), bytes.len());
+}
+
+/// The all-active D=9 flows of `scripts/bench-device.sh --models`.
+fn write_model_blobs(dir: &std::path::Path) {
+    const COMPONENTS: usize = 16;
+    for (layers, hidden) in [(2, 32), (5, 64)] {
+        for mixture in [true, false] {
+            let shape = Shape {
+                dim: 9,
+                context: 0,
+                hidden,
+                hidden_layers: 1,
+                layers,
+                batch_norm: !mixture,
+            };
+            let mut w = all_active_weights_of(shape, 43, 8.0, 0.02);
+            let base = if mixture {
+                w.extend(mixture_section(shape.dim, COMPONENTS, 44));
+                Base::Mixture {
+                    components: COMPONENTS,
+                    covariance: Covariance::Full,
+                }
+            } else {
+                Base::StandardNormal
+            };
+            let what = format!(
+                "bench: D=9 L={layers} H={hidden} relu, every unit active (biases +8), on {}",
+                if mixture {
+                    "a seeded 16-component full-covariance mixture"
+                } else {
+                    "N(0, I)"
+                }
+            );
+            let header = Header {
+                base,
+                metadata: &what,
+                threshold: Some(-20.0),
+                ..Header::new(shape, Activation::Relu)
+            };
+            let name = format!(
+                "allactive_l{layers}_h{hidden}_{}.maf",
+                if mixture { "k16full" } else { "normal" }
+            );
+            write_blob(dir, &name, &header, &w);
+        }
+    }
 }
 
 fn write(dir: &std::path::Path, name: &str, activation: Activation, w: &[f32], what: &str) {
@@ -85,16 +199,7 @@ fn write(dir: &std::path::Path, name: &str, activation: Activation, w: &[f32], w
         columns: "",
         metadata: what,
     };
-    let bytes = blob::write(&header, w).unwrap_or_else(|e| {
-        eprintln!("bench_blobs: {name}: {e}");
-        process::exit(1)
-    });
-    let path = dir.join(name);
-    fs::write(&path, &bytes).unwrap_or_else(|e| {
-        eprintln!("bench_blobs: {}: {e}", path.display());
-        process::exit(1)
-    });
-    println!("{} ({} bytes)", path.display(), bytes.len());
+    write_blob(dir, name, &header, w);
 }
 
 fn main() {
@@ -120,4 +225,5 @@ fn main() {
         &all_active_weights(42),
         "bench: reference shape, every relu unit active (worst case for the packed kernel)",
     );
+    write_model_blobs(&dir);
 }
