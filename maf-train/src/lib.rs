@@ -1,24 +1,35 @@
 //! `maf-train`: fits Masked Autoregressive Flows on CSV sensor data and exports the
 //! weight blobs `maf-core` evaluates on a microcontroller.
 //!
-//! The pipeline: [`data`] reads and validates CSV files; [`hyper`] checks the
-//! settings once; [`model`] is the flow with hand-written gradients; [`train`] runs
-//! Adam with early stopping; [`export`] packs the weights into the blob order of
-//! `docs/blob-format.md`; [`metrics`] computes the numbers `eval` reports; [`report`]
-//! and [`plot`] make the result table and the pictures; [`cli`] is the
-//! command-line front end.
+//! The pipeline: [`data`] reads and validates CSV and `.npy` files; [`hyper`]
+//! checks the settings once; [`model`] is the flow with hand-written gradients,
+//! [`mixture`] the Gaussian-mixture base; [`train`] runs Adam with early stopping
+//! and [`select`] the model search within the device budget ([`cost`]);
+//! [`fitting`] ties them into one `fit` call; [`export`] packs the weights into the
+//! blob order of `docs/blob-format.md`; [`scoring`] computes log densities with
+//! `maf-core`; [`metrics`] and [`report`] the numbers `eval` and `report` print;
+//! [`charts`] draws the SVG plots. [`io`] holds every file read and write (model
+//! blobs, labels, scores, atomic outputs). The command line is [`cli`] (the clap
+//! types) and [`commands`] (one module per subcommand).
+//!
+//! Dependencies point one way: `commands` → `fitting`/`report`/`charts` →
+//! `io` → `data` → `error`; no module imports a command.
 
+pub mod charts;
 pub mod cli;
+pub mod commands;
 pub mod cost;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod fitting;
 pub mod hyper;
+pub mod io;
 pub mod metrics;
 pub mod mixture;
 pub mod model;
-pub mod plot;
 pub mod report;
+pub mod scoring;
 pub mod select;
 pub mod train;
 

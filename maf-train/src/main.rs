@@ -1,5 +1,5 @@
 //! The `maf-train` command-line tool; everything it does lives in the library
-//! (`maf_train::cli`).
+//! (`maf_train::commands`; the clap types are `maf_train::cli`).
 
 use std::process::ExitCode;
 
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: maf_train::cli::Cli) -> anyhow::Result<()> {
-    maf_train::cli::run(cli)?;
+    maf_train::commands::run(cli)?;
     Ok(())
 }
 

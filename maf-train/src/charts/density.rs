@@ -1,119 +1,21 @@
-//! `maf-train plot`: pictures of a two-dimensional model — the learned density as
+//! Pictures of a two-dimensional model — the learned density as
 //! a heat map with the data on top, and the data mapped to the base space
 //! `u = f⁻¹(x)` next to the standard normal it should follow (the diagnostic of
-//! Figure 1 in Papamakarios et al. 2017) — and the seeded generator of that
-//! figure's data set.
+//! Figure 1 in Papamakarios et al. 2017).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
+use super::svg::{draw_legend, plot_err, write_svg};
 use crate::error::{Error, Result};
-use crate::report::{draw_legend, plot_err, write_svg};
 
 /// Cells per side of the density grid.
 const GRID: usize = 140;
 /// At most this many data points are drawn (an even subsample of the rows).
 const MAX_POINTS: usize = 1500;
-
-/// `maf-train plot` (see `maf-train plot --help`).
-#[derive(Debug, clap::Args)]
-pub struct PlotArgs {
-    /// A two-dimensional model blob (D=2, no context).
-    #[arg(long, value_name = "MODEL.maf")]
-    pub model: PathBuf,
-    /// Data to draw (headered CSV with the model's two columns, or a .npy array
-    /// of them), e.g. the training or test data.
-    #[arg(long, value_name = "DATA.csv")]
-    pub data: PathBuf,
-    /// Directory for `density.svg` and `base_space.svg` (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: PathBuf,
-}
-
-/// `maf-train figure1-data` (hidden): the Figure 1 data set as CSV.
-#[derive(Debug, clap::Args)]
-pub struct Figure1Args {
-    /// Number of rows.
-    #[arg(long, default_value_t = 5000)]
-    pub rows: usize,
-    /// Seed of the generator (same seed, same file).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output CSV; standard output if absent.
-    #[arg(long, value_name = "OUT.csv")]
-    pub out: Option<PathBuf>,
-}
-
-/// Runs `maf-train plot`: writes the two plots and prints their paths.
-///
-/// # Errors
-/// [`Error::InvalidParam`] for a model that is not 2-D; bad model or data files.
-pub fn run(a: &PlotArgs) -> Result<()> {
-    let blob = crate::cli::read_model(&a.model)?;
-    let view = crate::cli::load_view(&blob, &a.model.display().to_string())?;
-    check_2d(view.shape(), &a.model)?;
-    let table = crate::data::read_data(&a.data)?;
-    let split = crate::cli::model_split(&view, &table)?;
-    std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
-    let [density, base] = plot_paths(&a.out_dir);
-    let name = a.model.file_name().map_or_else(
-        || a.model.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let layers = view.shape().layers;
-    density_plot(
-        &density,
-        &view,
-        &split.x,
-        &split.x_names,
-        &format!(
-            "Density of {name} ({layers} MADE{})",
-            if layers == 1 { "" } else { "s" }
-        ),
-    )?;
-    base_space_plot(
-        &base,
-        &view,
-        &split.x,
-        &if view.base() == maf_core::Base::StandardNormal {
-            format!("Data in the base space of {name}: should look N(0, I)")
-        } else {
-            format!("Data in the base space of {name}: should look like its mixture base")
-        },
-    )?;
-    crate::cli::write_output(
-        None,
-        &format!(
-            "{}  model density p(x) with the data\n{}  data mapped to the base space u = f^-1(x)\n",
-            density.display(),
-            base.display()
-        ),
-    )
-}
-
-/// The data set of the paper's Figure 1: `x2 ~ N(0, 2²)`, `x1 ~ N(x2²/4, 1)`, as a
-/// headered CSV (`x1,x2`), `rows` rows drawn with a seeded generator (same seed,
-/// same file).
-pub fn figure1_csv(rows: usize, seed: u64) -> String {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = String::with_capacity(24 * rows + 8);
-    out.push_str("x1,x2\n");
-    for _ in 0..rows {
-        let z2: f64 = StandardNormal.sample(&mut rng);
-        let z1: f64 = StandardNormal.sample(&mut rng);
-        let x2 = 2.0 * z2;
-        let x1 = x2 * x2 / 4.0 + z1;
-        let _ = writeln!(out, "{x1:.6},{x2:.6}");
-    }
-    out
-}
 
 /// Checks that a model can be plotted: two features, no context.
 ///
@@ -425,29 +327,6 @@ pub fn base_space_plot(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn figure1_data_is_seeded_and_has_the_right_moments() {
-        let a = figure1_csv(20_000, 3);
-        assert_eq!(a, figure1_csv(20_000, 3));
-        assert_ne!(a, figure1_csv(20_000, 4));
-        let rows: Vec<(f64, f64)> = a
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(','))
-            .filter_map(|(p, q)| Some((p.parse().ok()?, q.parse().ok()?)))
-            .collect();
-        assert_eq!(rows.len(), 20_000);
-        let n = rows.len() as f64;
-        let m2 = rows.iter().map(|r| r.1).sum::<f64>() / n;
-        let v2 = rows.iter().map(|r| r.1 * r.1).sum::<f64>() / n;
-        // x1 - x2²/4 is standard normal.
-        let r1: Vec<f64> = rows.iter().map(|r| r.0 - r.1 * r.1 / 4.0).collect();
-        let m1 = r1.iter().sum::<f64>() / n;
-        let v1 = r1.iter().map(|v| v * v).sum::<f64>() / n;
-        assert!(m2.abs() < 0.05 && (v2 - 4.0).abs() < 0.15, "{m2} {v2}");
-        assert!(m1.abs() < 0.03 && (v1 - 1.0).abs() < 0.05, "{m1} {v1}");
-    }
 
     #[test]
     fn subsample_is_even_and_bounded() {

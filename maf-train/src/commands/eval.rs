@@ -1,0 +1,89 @@
+//! `maf-train eval`: mean test log-likelihood and, with labels, AUROC/AUPRC.
+
+use std::fmt::Write as _;
+
+use super::json::json_num;
+use crate::cli::EvalArgs;
+use crate::data;
+use crate::error::Result;
+use crate::io::{load_view, model_split, read_labels, read_model, write_output};
+use crate::metrics;
+use crate::scoring::core_log_probs;
+
+/// Runs `maf-train eval`.
+///
+/// # Errors
+/// Bad model, data or labels files.
+pub fn run(a: &EvalArgs) -> Result<()> {
+    let blob = read_model(&a.model)?;
+    let view = load_view(&blob, &a.model.display().to_string())?;
+    let table = data::read_data(&a.data)?;
+    let split = model_split(&view, &table)?;
+    let lps = core_log_probs(&view, &split.x, &split.c, &a.data)?;
+    let rows = lps.len();
+    let overflow = lps.iter().filter(|v| !v.is_finite()).count();
+    let (mean, two_se) = metrics::mean_two_se(&lps);
+    let mut obj = serde_json::json!({
+        "rows": rows,
+        "mean_log_prob": json_num(mean),
+        "two_se": json_num(two_se),
+        "overflow_rows": overflow,
+        "threshold": view.threshold().map(|t| json_num(f64::from(t))),
+    });
+    let mut text = format!("rows {rows}\nmean log-likelihood {mean:.4} ± {two_se:.4} (2 SE)\n");
+    if overflow > 0 {
+        let _ = writeln!(
+            text,
+            "rows whose log density overflows f32 (counted as -inf): {overflow}"
+        );
+    }
+    if let Some(lp) = &a.labels {
+        let labels = read_labels(lp, rows)?;
+        let normal: Vec<f64> = lps
+            .iter()
+            .zip(&labels)
+            .filter(|(_, l)| !**l)
+            .map(|(v, _)| *v)
+            .collect();
+        let (nm, nse) = metrics::mean_two_se(&normal);
+        let scores: Vec<f64> = lps.iter().map(|v| -v).collect();
+        let auroc = metrics::auroc(&scores, &labels);
+        let auprc = metrics::auprc(&scores, &labels);
+        obj["normal_rows"] = normal.len().into();
+        obj["anomaly_rows"] = (rows - normal.len()).into();
+        obj["normal_mean_log_prob"] = json_num(nm);
+        obj["normal_two_se"] = json_num(nse);
+        obj["auroc"] = auroc.map_or(serde_json::Value::Null, json_num);
+        obj["auprc"] = auprc.map_or(serde_json::Value::Null, json_num);
+        let _ = writeln!(
+            text,
+            "normal rows {}: mean log-likelihood {nm:.4} ± {nse:.4} (2 SE)",
+            normal.len()
+        );
+        let fmt =
+            |v: Option<f64>| v.map_or("n/a (one class only)".to_string(), |v| format!("{v:.5}"));
+        let _ = writeln!(
+            text,
+            "AUROC {}  AUPRC {}  (score -log p)",
+            fmt(auroc),
+            fmt(auprc)
+        );
+        if let Some(t) = view.threshold() {
+            let flagged: Vec<bool> = lps.iter().map(|&v| v < f64::from(t)).collect();
+            let c = metrics::Confusion::new(&flagged, &labels);
+            obj["tp"] = c.tp.into();
+            obj["fp"] = c.fp.into();
+            obj["tn"] = c.tn.into();
+            obj["fn"] = c.fn_.into();
+            let _ = writeln!(
+                text,
+                "at threshold {t}: tp {} fp {} tn {} fn {}",
+                c.tp, c.fp, c.tn, c.fn_
+            );
+        }
+    }
+    if a.json {
+        text = format!("{obj}\n");
+    }
+    write_output(None, &text)
+}

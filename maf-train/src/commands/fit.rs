@@ -1,0 +1,96 @@
+//! `maf-train fit`: progress display, the fit itself ([`crate::fitting`]), the
+//! atomic write and the search table.
+
+use std::io::IsTerminal as _;
+
+use crate::cli::FitArgs;
+use crate::error::Result;
+use crate::fitting::fit_blob;
+use crate::io::write_atomic;
+
+/// Runs `maf-train fit`.
+///
+/// # Errors
+/// As [`fit_blob`], and writing the model.
+pub fn run(a: &FitArgs) -> Result<()> {
+    use crate::select::Progress;
+    let tty = std::io::stderr().is_terminal();
+    let bar = (!a.quiet && tty).then(|| {
+        let pb = indicatif::ProgressBar::new(a.max_epochs as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} {prefix} [{bar:20}] epoch {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb
+    });
+    let quiet = a.quiet;
+    let patience = a.patience;
+    let mut current = String::new();
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Start(i, n, label) => {
+            current = format!("[{i}/{n}] {label}");
+            if let Some(pb) = &bar {
+                pb.set_prefix(current.clone());
+                pb.set_position(0);
+                pb.set_message("");
+            } else if !quiet {
+                eprintln!("{current} ...");
+            }
+        }
+        Progress::Epoch(r) => {
+            let line = format!(
+                "training loss {:.4} (nats per row, standardised)  validation \
+                 log-likelihood {:.4} (raw units), best {:.4} at epoch {}",
+                r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
+            );
+            if let Some(pb) = &bar {
+                // The run ends at the latest `patience` epochs after the best one.
+                let bound = (r.best_epoch + patience).max(r.epoch).min(r.max_epochs);
+                pb.set_length(bound as u64);
+                pb.set_position(r.epoch as u64);
+                pb.set_message(line);
+                if let Some(m) = &r.recovered {
+                    pb.println(format!("warning: {m}"));
+                }
+            } else if !quiet {
+                if let Some(m) = &r.recovered {
+                    eprintln!("warning: {m}");
+                }
+                if r.epoch.is_multiple_of(25) {
+                    eprintln!("  epoch {}: {line}", r.epoch);
+                }
+            }
+        }
+        Progress::Done(t) => {
+            let ll = if t.valid_ll.is_finite() {
+                format!("validation log-likelihood {:.4}", t.valid_ll)
+            } else {
+                "no score".into()
+            };
+            let line = format!("{current}: {ll}, {} ({:.1} s)", t.status, t.seconds);
+            if let Some(pb) = &bar {
+                pb.println(line);
+            } else if !quiet {
+                eprintln!("{line}");
+            }
+        }
+    };
+    let result = fit_blob(a, &mut progress);
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
+    let (blob, summary, table) = result?;
+    write_atomic(&a.out, &blob)?;
+    // (`fit_blob` checked the output path before any work.)
+    if !a.quiet {
+        eprintln!(
+            "model search (* = chosen; valid LL = validation log-likelihood, raw units, the lowest anomaly-quantile of the rows left out; a flow must beat the best mixture by more than 2 SE of the paired difference):"
+        );
+        eprint!("{table}");
+        eprintln!("wrote {}: {summary}", a.out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Module import graph of a crate's src/ and a cycle check.
+
+Usage: scripts/module-graph.py [SRC_DIR]   (default: maf-train/src)
+
+Every `crate::a::b`, `super::x` and `self::x` path outside comments is an edge
+from the file's module to the longest known module prefix of the path (`mod x;`
+declarations are containment, not imports, and are not edges; lib.rs and main.rs
+are left out). Prints one line per module with its imports, then either
+"no import cycle" (exit 0) or every cycle found (exit 1).
+"""
+import os
+import re
+import sys
+
+src = sys.argv[1] if len(sys.argv) > 1 else "maf-train/src"
+mods = {}
+for root, _, files in os.walk(src):
+    for f in files:
+        if not f.endswith(".rs") or (root == src and f in ("lib.rs", "main.rs")):
+            continue
+        rel = os.path.relpath(os.path.join(root, f), src)[:-3].split(os.sep)
+        if rel[-1] == "mod":
+            rel = rel[:-1]
+        mods["::".join(rel)] = os.path.join(root, f)
+
+path_re = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def resolve(parts):
+    for n in range(len(parts), 0, -1):
+        m = "::".join(parts[:n])
+        if m in mods:
+            return m
+    return None
+
+
+edges = {m: set() for m in mods}
+for m, file in mods.items():
+    here = m.split("::")
+    for line in open(file, encoding="utf-8"):
+        code = line.split("//", 1)[0]
+        for kind, rest in path_re.findall(code):
+            parts = rest.strip(":").split("::")
+            # `self` is the file's own module, `super` its parent (for
+            # `a/b.rs` and for `a/b/mod.rs` alike).
+            base = {"crate": [], "self": here, "super": here[:-1]}[kind]
+            t = resolve(base + parts)
+            if t and t != m:
+                edges[m].add(t)
+
+for m in sorted(edges):
+    print(f"{m:22} -> {', '.join(sorted(edges[m])) or '-'}")
+
+# Cycle check: depth-first search with colours.
+WHITE, GREY, BLACK = 0, 1, 2
+colour = {m: WHITE for m in edges}
+stack, cycles = [], []
+
+
+def visit(m):
+    colour[m] = GREY
+    stack.append(m)
+    for t in sorted(edges[m]):
+        if colour[t] == GREY:
+            cycles.append(stack[stack.index(t):] + [t])
+        elif colour[t] == WHITE:
+            visit(t)
+    stack.pop()
+    colour[m] = BLACK
+
+
+for m in sorted(edges):
+    if colour[m] == WHITE:
+        visit(m)
+if cycles:
+    for c in cycles:
+        print("cycle: " + " -> ".join(c))
+    sys.exit(1)
+print(f"{len(edges)} modules, {sum(len(e) for e in edges.values())} edges: no import cycle")
