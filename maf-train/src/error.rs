@@ -39,8 +39,35 @@ pub enum Error {
         /// The minibatch size asked for.
         batch_size: usize,
     },
+    /// A CSV header that cannot name the columns: an empty or repeated name, a
+    /// name that is not UTF-8, or one column that looks like another delimiter.
+    #[error("{path}: {message}")]
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A label that is neither 0 nor 1.
+    #[error("{path}: label {} in data row {row}: must be 0 or 1", shorten(value))]
+    BadLabel {
+        /// The labels file.
+        path: PathBuf,
+        /// 1-based data row (the header is not counted).
+        row: usize,
+        /// The label's value as read.
+        value: String,
+    },
+    /// `fit` was interrupted (SIGINT/SIGTERM): what was kept and written, or why
+    /// nothing was. The binary prints it and exits with status 130.
+    #[error("interrupted {0}")]
+    Interrupted(String),
     /// A row has a different number of cells than the header.
-    #[error("{path}, line {line}: {found} cells, but the header has {expected} columns")]
+    #[error(
+        "{path}, line {line}: {}, but the header has {}",
+        count(*found, "cell", "cells"),
+        count(*expected, "column", "columns")
+    )]
     RaggedRow {
         /// The file.
         path: PathBuf,
@@ -52,7 +79,11 @@ pub enum Error {
         found: usize,
     },
     /// A cell is not a number.
-    #[error("{path}, line {line}, column {column} ({name:?}): {value:?} is not a number")]
+    #[error(
+        "{path}, line {line}, column {column} ({:?}): {:?} is not a number",
+        shorten(name),
+        shorten(value)
+    )]
     NotANumber {
         /// The file.
         path: PathBuf,
@@ -67,7 +98,9 @@ pub enum Error {
     },
     /// A cell is NaN or infinite.
     #[error(
-        "{path}, line {line}, column {column} ({name:?}): value {value:?} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)"
+        "{path}, line {line}, column {column} ({:?}): value {:?} is not finite in f32 (NaN, infinite, or beyond ±3.4e38, the range the device computes in)",
+        shorten(name),
+        shorten(value)
     )]
     NotFinite {
         /// The file.
@@ -160,4 +193,37 @@ impl Error {
             source,
         }
     }
+}
+
+/// At most this many characters of a cell or name are quoted in a message.
+pub const MAX_QUOTED_CHARS: usize = 60;
+/// At most this many names of a column list are shown in a message.
+pub const MAX_LISTED_NAMES: usize = 8;
+
+/// `text` cut to [`MAX_QUOTED_CHARS`] characters, with `…` if it was longer.
+pub fn shorten(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// A column list for a message: the first [`MAX_LISTED_NAMES`] names (each
+/// shortened), comma-separated, then `and N more` if there are more.
+pub fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(MAX_LISTED_NAMES)
+        .map(|n| shorten(n.as_ref()))
+        .collect();
+    let mut s = shown.join(",");
+    if names.len() > MAX_LISTED_NAMES {
+        s.push_str(&format!(" and {} more", names.len() - MAX_LISTED_NAMES));
+    }
+    s
+}
+
+/// `n` and the noun in its number: `1 column`, `3 columns`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

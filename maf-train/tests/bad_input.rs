@@ -61,6 +61,14 @@ fn check(dir: &Path, c: &Case<'_>) {
             c.name
         );
     }
+    // Short messages (#13): cells and column lists are cut to a readable length.
+    assert!(
+        err.len() < 600,
+        "{}: message of {} bytes: {}…",
+        c.name,
+        err.len(),
+        &err[..200.min(err.len())]
+    );
     for n in &c.needles {
         assert!(err.contains(n), "{}: message {err:?} lacks {n:?}", c.name);
     }
@@ -169,6 +177,69 @@ fn bad_input_matrix() {
     std::os::unix::fs::symlink(&own_copy, &own_link).expect("symlink");
     let missing_dir = d.join("no-such-folder").join("m.maf");
     let test = data("basicmotions_test.csv");
+    // #13: headers and cells the data contract (docs/data-format.md) refuses.
+    let dup_names = w("dup.csv", b"a,a,b,b\n1,2,3,4\n5,6,7,8\n");
+    let no_names = w("nonames.csv", b",,,\n1,2,3,4\n5,6,7,8\n");
+    let one_empty = w("oneempty.csv", b"a,,c\n1,2,3\n4,5,6\n");
+    let semicolons = w("semicolon.csv", b"a;b;c\n1;2;3\n4;5;6\n");
+    let tabs = w("tabs.csv", b"a\tb\tc\n1\t2\t3\n");
+    let comment = w("comment.csv", b"# exported by logger\na,b\n1,2\n");
+    let mut big = b"a,b\n1,".to_vec();
+    big.extend(std::iter::repeat_n(b'7', 1 << 20));
+    big.extend(b"x\n");
+    let big_cell = w("bigcell.csv", &big);
+    let wide_header: Vec<String> = (0..10_000).map(|j| format!("column_{j}")).collect();
+    let wide = w(
+        "wide.csv",
+        format!(
+            "{}\n{}\n",
+            wide_header.join(","),
+            vec!["1"; 10_000].join(",")
+        )
+        .as_bytes(),
+    );
+    let long_name = w(
+        "longname.csv",
+        format!("{},b\nx,2\n", "n".repeat(100_000)).as_bytes(),
+    );
+    let test_rows = std::fs::read_to_string(&test)
+        .expect("test")
+        .lines()
+        .count()
+        - 1;
+    let labels_two = w(
+        "labels2.csv",
+        format!("anomaly\n2\n{}", "0\n".repeat(test_rows - 1)).as_bytes(),
+    );
+    let labels_half = w(
+        "labelshalf.csv",
+        format!("anomaly\n0.5\n{}", "0\n".repeat(test_rows - 1)).as_bytes(),
+    );
+    let labels_other = w("labelsother.csv", b"label\n0\n");
+    // A conditional model with one context column, for the grammar of messages.
+    let cond = d.join("cond.maf");
+    let o = Command::new(env!("CARGO_BIN_EXE_maf-train"))
+        .args([
+            "fit",
+            "--data",
+            s(&train),
+            "--valid",
+            s(&valid),
+            "--out",
+            s(&cond),
+        ])
+        .args([
+            "--context-columns",
+            "gyr_z",
+            "--layers",
+            "1",
+            "--hidden",
+            "8",
+        ])
+        .args(["--components", "1", "--max-epochs", "2", "--quiet"])
+        .output()
+        .expect("fit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (o, m, g, t) = (s(&out), s(&model), s(&train), s(&test));
     let fit = |p: &Path| {
         vec![
@@ -354,6 +425,121 @@ fn bad_input_matrix() {
             &["score", "--model", m, "--data", t, "--out", s(&unwritable)],
             1,
             &["out.maf"],
+        ),
+        fit_case(
+            "#8 header a,a,b,b",
+            &dup_names,
+            &["dup.csv", "\"a\" appears twice (columns 1 and 2)"],
+        ),
+        case(
+            "#8 header a,a,b,b with --context-columns a",
+            &[
+                "fit",
+                "--data",
+                s(&dup_names),
+                "--out",
+                o,
+                "--context-columns",
+                "a",
+                "--quiet",
+            ],
+            1,
+            &["dup.csv", "appears twice"],
+        ),
+        fit_case(
+            "#8 header ,,,",
+            &no_names,
+            &["nonames.csv", "column 1 of 4 has no name"],
+        ),
+        fit_case(
+            "#8 header a,,c",
+            &one_empty,
+            &["oneempty.csv", "column 2 of 3 has no name"],
+        ),
+        fit_case(
+            "wrong delimiter ';'",
+            &semicolons,
+            &["semicolon.csv", "1 column found; is the delimiter ';'?"],
+        ),
+        fit_case(
+            "wrong delimiter tab",
+            &tabs,
+            &["tabs.csv", "is the delimiter a tab?"],
+        ),
+        fit_case("comment line", &comment, &["comment.csv", "comment lines"]),
+        fit_case(
+            "#9 a 1 MB cell",
+            &big_cell,
+            &["bigcell.csv", "line 2, column 2", "…\" is not a number"],
+        ),
+        fit_case(
+            "#9 a 100 kB column name",
+            &long_name,
+            &["longname.csv", "…"],
+        ),
+        case(
+            "#9 a 10,000-column file given to score",
+            &["score", "--model", m, "--data", s(&wide)],
+            1,
+            &["wide.csv", "10000 columns", "and 9992 more"],
+        ),
+        case(
+            "#14 eval with a label value 2",
+            &[
+                "eval",
+                "--model",
+                m,
+                "--data",
+                t,
+                "--labels",
+                s(&labels_two),
+            ],
+            1,
+            &["labels2.csv", "label 2 in data row 1: must be 0 or 1"],
+        ),
+        case(
+            "#14 eval with a label value 0.5",
+            &[
+                "eval",
+                "--model",
+                m,
+                "--data",
+                t,
+                "--labels",
+                s(&labels_half),
+            ],
+            1,
+            &["label 0.5 in data row 1: must be 0 or 1"],
+        ),
+        case(
+            "labels without an anomaly column",
+            &[
+                "eval",
+                "--model",
+                m,
+                "--data",
+                t,
+                "--labels",
+                s(&labels_other),
+            ],
+            1,
+            &[
+                "labelsother.csv",
+                "no `anomaly` column",
+                "0 (normal) and 1 (anomaly)",
+            ],
+        ),
+        case(
+            "grammar: sample a 1-context model without --context",
+            &["sample", "--model", s(&cond), "--count", "2"],
+            1,
+            &["conditional on 1 context column:"],
+        ),
+        case(
+            "grammar: score a 1-context model with 3 columns",
+            &["score", "--model", s(&cond), "--data", s(&wrong_cols)],
+            1,
+            &["3 columns do not match the model's 6"],
         ),
         case(
             "--layers 0 with the standard normal base",

@@ -9,13 +9,17 @@ use crate::error::{Error, Result};
 ///
 /// # Errors
 /// As [`data::read_csv`]; [`Error::ColumnMismatch`] for a missing `anomaly`
-/// column or another row count; [`Error::NotANumber`] for a value other than 0 or 1.
+/// column or another row count; [`Error::BadLabel`] for a number other than 0 or 1.
 pub fn read_labels(path: &Path, rows: usize) -> Result<Vec<bool>> {
     let t = data::read_csv(path)?;
     let Some(j) = t.header.iter().position(|h| h == "anomaly") else {
         return Err(Error::ColumnMismatch {
             path: path.into(),
-            message: format!("no `anomaly` column (header: {})", t.header.join(",")),
+            message: format!(
+                "no `anomaly` column (header: {}); a labels file has a column named \
+                 `anomaly` of 0 (normal) and 1 (anomaly), row for row with the data",
+                crate::error::name_list(&t.header)
+            ),
         });
     };
     if t.values.nrows() != rows {
@@ -34,12 +38,10 @@ pub fn read_labels(path: &Path, rows: usize) -> Result<Vec<bool>> {
         .map(|(r, &v)| match v {
             0.0 => Ok(false),
             1.0 => Ok(true),
-            _ => Err(Error::NotANumber {
+            _ => Err(Error::BadLabel {
                 path: path.into(),
-                line: r + 2,
-                column: j + 1,
-                name: "anomaly".into(),
-                value: format!("{v} (must be 0 or 1)"),
+                row: r + 1,
+                value: v.to_string(),
             }),
         })
         .collect()

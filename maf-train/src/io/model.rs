@@ -76,80 +76,154 @@ pub fn names(list: &str) -> Vec<String> {
     }
 }
 
-/// Splits a data file into the model's features and context, checking its header
-/// against the column names stored in the model (or, for a blob without them,
-/// the column count, context columns last).
-///
-/// # Errors
-/// [`Error::ColumnMismatch`] naming the data file.
-pub fn model_split(view: &maf_core::MafView<'_>, table: &data::Table) -> Result<data::Split> {
-    let shape = view.shape();
-    let meta = view.header().metadata;
-    if let (Some(cols), Some(ctx)) = (
+/// Which columns of a data file are the model's features and context, in the
+/// model's order: found once from the header, applied to every row (so a file can
+/// be streamed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnPlan {
+    /// Feature names, the model's order.
+    pub x_names: Vec<String>,
+    /// Context names, the model's order.
+    pub c_names: Vec<String>,
+    /// For each feature, its column index in the file.
+    pub x_idx: Vec<usize>,
+    /// For each context column, its column index in the file.
+    pub c_idx: Vec<usize>,
+    /// Columns of the file.
+    pub width: usize,
+}
+
+impl ColumnPlan {
+    /// Picks one row's features and context (as `f32`, as the device gets them).
+    pub fn pick(&self, row: &[f64], x: &mut Vec<f32>, c: &mut Vec<f32>) {
+        x.clear();
+        c.clear();
+        x.extend(self.x_idx.iter().map(|&j| row[j] as f32));
+        c.extend(self.c_idx.iter().map(|&j| row[j] as f32));
+    }
+}
+
+/// The model's column names, features then context: from the blob's v2 column
+/// field, or for an older blob from its `columns=`/`context_columns=` metadata.
+pub fn model_columns(view: &maf_core::MafView<'_>) -> Option<(Vec<String>, Vec<String>)> {
+    let h = view.header();
+    let dim = view.shape().dim;
+    let named: Vec<String> = h.column_names().map(str::to_string).collect();
+    if named.len() == dim + view.shape().context && !named.is_empty() {
+        let c = named[dim..].to_vec();
+        let mut x = named;
+        x.truncate(dim);
+        return Some((x, c));
+    }
+    let meta = h.metadata;
+    match (
         meta_value(meta, "columns"),
         meta_value(meta, "context_columns"),
     ) {
-        let (x_names, c_names) = (names(cols), names(ctx));
-        let mut expected: Vec<&String> = x_names.iter().chain(&c_names).collect();
-        let mut found: Vec<&String> = table.header.iter().collect();
-        expected.sort();
-        found.sort();
-        if expected != found && found.len() == expected.len() {
-            let n = found.len();
-            let positional: Vec<String> = (0..n).map(|j| format!("x{j}")).collect();
-            let mut sorted_positional: Vec<&String> = positional.iter().collect();
-            sorted_positional.sort();
-            if expected == sorted_positional {
-                // A model fitted on a .npy array (columns x0, x1, ... by position):
-                // a CSV's columns are taken by position too.
-                let mut named = table.clone();
-                named.header = positional;
-                return named.split(&c_names);
-            }
-            if table.positional {
-                // A .npy array for a model fitted on named (CSV) columns: its
-                // columns are the model's features, in the model's order, then its
-                // context columns.
-                let mut named = table.clone();
-                named.header = x_names.iter().chain(&c_names).cloned().collect();
-                return named.split(&c_names);
-            }
-        }
-        if expected != found {
-            return Err(Error::ColumnMismatch {
-                path: table.path.clone(),
-                message: format!(
-                    "columns {} do not match the model's ({}{}{})",
-                    table.header.join(","),
-                    x_names.join(","),
-                    if c_names.is_empty() { "" } else { "; context " },
-                    c_names.join(",")
-                ),
-            });
-        }
-        let s = table.split(&c_names)?;
-        if s.x_names != x_names {
-            return Err(Error::ColumnMismatch {
-                path: table.path.clone(),
-                message: format!(
-                    "feature columns are in the order {}, the model's are {}",
-                    s.x_names.join(","),
-                    x_names.join(",")
-                ),
-            });
-        }
-        return Ok(s);
+        (Some(cols), Some(ctx)) => Some((names(cols), names(ctx))),
+        _ => None,
     }
-    let cols = table.header.len();
-    if cols != shape.dim + shape.context {
-        return Err(Error::ColumnMismatch {
-            path: table.path.clone(),
-            message: format!(
-                "{cols} columns, the model needs {} features + {} context columns",
-                shape.dim, shape.context
-            ),
+}
+
+/// Matches a data file's header to the model's columns **by name** (any order;
+/// every model column must be there, and no other), or for a blob without
+/// names by count (features first, then context). A `.npy` array (no names) is
+/// taken by position in the model's order, and a model fitted on a `.npy` array
+/// (columns `x0`, `x1`, …) takes a CSV's columns by position.
+///
+/// # Errors
+/// [`Error::ColumnMismatch`] naming `path`, the missing and the extra columns.
+pub fn column_plan(
+    view: &maf_core::MafView<'_>,
+    header: &[String],
+    positional: bool,
+    path: &Path,
+) -> Result<ColumnPlan> {
+    use crate::error::{count, name_list};
+    let shape = view.shape();
+    let width = header.len();
+    let by_position = |x_names: Vec<String>, c_names: Vec<String>| ColumnPlan {
+        x_idx: (0..x_names.len()).collect(),
+        c_idx: (x_names.len()..x_names.len() + c_names.len()).collect(),
+        x_names,
+        c_names,
+        width,
+    };
+    let Some((x_names, c_names)) = model_columns(view) else {
+        if width != shape.dim + shape.context {
+            return Err(Error::ColumnMismatch {
+                path: path.into(),
+                message: format!(
+                    "{}, the model needs {} + {}",
+                    count(width, "column", "columns"),
+                    count(shape.dim, "feature", "features"),
+                    count(shape.context, "context column", "context columns")
+                ),
+            });
+        }
+        let x = header[..shape.dim].to_vec();
+        let c = header[shape.dim..].to_vec();
+        return Ok(by_position(x, c));
+    };
+    let expected: Vec<&String> = x_names.iter().chain(&c_names).collect();
+    let find = |name: &String| header.iter().position(|h| h == name);
+    if expected.iter().all(|n| find(n).is_some()) && width == expected.len() {
+        return Ok(ColumnPlan {
+            x_idx: x_names.iter().filter_map(find).collect(),
+            c_idx: c_names.iter().filter_map(find).collect(),
+            x_names,
+            c_names,
+            width,
         });
     }
-    let ctx: Vec<String> = table.header[shape.dim..].to_vec();
-    table.split(&ctx)
+    if width == expected.len() {
+        let positional_model = expected
+            .iter()
+            .enumerate()
+            .all(|(j, n)| **n == format!("x{j}"));
+        if positional_model || positional {
+            // A model fitted on a .npy array takes a CSV by position; a .npy
+            // array is the model's columns in the model's order.
+            return Ok(by_position(x_names, c_names));
+        }
+    }
+    let missing: Vec<&String> = expected
+        .iter()
+        .copied()
+        .filter(|n| find(n).is_none())
+        .collect();
+    let extra: Vec<&String> = header.iter().filter(|h| !expected.contains(h)).collect();
+    let mut message = format!(
+        "{} do not match the model's {} ({}{}{})",
+        count(width, "column", "columns"),
+        expected.len(),
+        name_list(&x_names),
+        if c_names.is_empty() { "" } else { "; context " },
+        name_list(&c_names)
+    );
+    if !missing.is_empty() {
+        message.push_str(&format!("; missing: {}", name_list(&missing)));
+    }
+    if !extra.is_empty() {
+        message.push_str(&format!("; not in the model: {}", name_list(&extra)));
+    }
+    Err(Error::ColumnMismatch {
+        path: path.into(),
+        message,
+    })
+}
+
+/// Splits a whole data table into the model's features and context (see
+/// [`column_plan`]).
+///
+/// # Errors
+/// As [`column_plan`].
+pub fn model_split(view: &maf_core::MafView<'_>, table: &data::Table) -> Result<data::Split> {
+    let plan = column_plan(view, &table.header, table.positional, &table.path)?;
+    Ok(data::Split {
+        x: table.values.select(ndarray::Axis(1), &plan.x_idx),
+        c: table.values.select(ndarray::Axis(1), &plan.c_idx),
+        x_names: plan.x_names,
+        c_names: plan.c_names,
+    })
 }
