@@ -15,7 +15,8 @@ use crate::model::Activation;
 /// Data files are headered CSV files of numbers, one sensor vector per row, or
 /// NumPy `.npy` files (recognised by the extension): a 2-D little-endian float32 or
 /// float64 array in C order, one sensor vector per row, whose columns are named
-/// x0, x1, ... by position.
+/// x0, x1, ... by position. The CSV dialect, column rules and exit statuses (1 bad
+/// input, 2 usage, 130 interrupted) are in docs/data-format.md.
 #[derive(Debug, Parser)]
 #[command(name = "maf-train", version, about, long_about)]
 pub struct Cli {
@@ -111,7 +112,8 @@ impl From<CovarianceArg> for maf_core::Covariance {
 #[derive(Debug, Args)]
 pub struct FitArgs {
     /// Training data (headered CSV, or a 2-D .npy array whose columns are x0, x1,
-    /// ...; every column is a feature except --context-columns).
+    /// ...; every column is a feature except --context-columns). Held in memory:
+    /// about 20 bytes per cell (columns x rows) with the validation rows.
     #[arg(long, value_name = "TRAIN.csv")]
     pub data: PathBuf,
     /// Validation data for early stopping and the anomaly threshold (same columns;
@@ -213,11 +215,13 @@ pub struct EvalArgs {
     /// Model blob.
     #[arg(long, value_name = "MODEL.maf")]
     pub model: PathBuf,
-    /// Test data (same columns as the training data; CSV, or .npy with the model's
-    /// columns by position).
+    /// Test data (same columns as the training data, matched by name; CSV, or .npy
+    /// with the model's columns by position). Streamed; 8 bytes per row are kept
+    /// (its log density, for the mean and AUROC).
     #[arg(long, value_name = "TEST.csv")]
     pub data: PathBuf,
-    /// Labels: a CSV with an `anomaly` column of 0/1, row for row with --data.
+    /// Labels: a CSV with an `anomaly` column of 0 (normal) / 1 (anomaly), row for
+    /// row with --data (read whole: 8 bytes per cell).
     #[arg(long, value_name = "LABELS.csv")]
     pub labels: Option<PathBuf>,
     /// Print one JSON object instead of text.
@@ -231,8 +235,9 @@ pub struct ScoreArgs {
     /// Model blob.
     #[arg(long, value_name = "MODEL.maf")]
     pub model: PathBuf,
-    /// Data to score (same columns as the training data; CSV, or .npy with the
-    /// model's columns by position).
+    /// Data to score (same columns as the training data, matched by name; CSV, or
+    /// .npy with the model's columns by position). Streamed in chunks of 4096 rows:
+    /// memory does not grow with the number of rows.
     #[arg(long, value_name = "X.csv")]
     pub data: PathBuf,
     /// Output CSV (`log_prob,anomaly`); standard output if absent.
@@ -252,7 +257,8 @@ pub struct SampleArgs {
     /// Seed of the base-distribution draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output CSV; standard output if absent.
+    /// Output CSV (the sample's columns, then a conditional model's context
+    /// columns), streamed; standard output if absent.
     #[arg(long, value_name = "SAMPLES.csv")]
     pub out: Option<PathBuf>,
     /// Context for a conditional model: a CSV with the context columns (or a .npy

@@ -19,17 +19,34 @@ use crate::io::{check_output, file_name, load_view};
 use crate::metrics;
 use crate::model::Activation;
 use crate::scoring::core_log_probs;
+use crate::select::Progress;
 use crate::train;
 
-/// Fits a model as `maf-train fit` does and returns the blob bytes and a summary
-/// (no file written). `progress` receives every epoch report.
+/// What [`fit_blob`] made.
+#[derive(Clone, Debug)]
+pub struct FitOutput {
+    /// The model blob.
+    pub blob: Vec<u8>,
+    /// One line: the winner, its epochs, validation log-likelihood, size, cost.
+    pub summary: String,
+    /// The search table (one line per candidate).
+    pub table: String,
+    /// If a stop was requested ([`crate::interrupt`]): where, and what was kept
+    /// (also in the blob's metadata as `interrupted=`).
+    pub interrupted: Option<String>,
+}
+
+/// Fits a model as `maf-train fit` does and returns the blob and its summary
+/// (no file written). `progress` receives every epoch report. If a stop is
+/// requested during the search ([`crate::interrupt::requested`]), the best model
+/// so far is returned, marked as interrupted.
 ///
 /// # Errors
 /// Bad settings, bad data, divergence.
 pub fn fit_blob(
     a: &FitArgs,
     progress: &mut dyn FnMut(crate::select::Progress<'_>),
-) -> Result<(Vec<u8>, String, String)> {
+) -> Result<FitOutput> {
     let hp = FitParams {
         layers: a.layers.unwrap_or(0),
         hidden: a.hidden.unwrap_or(1),
@@ -121,6 +138,20 @@ pub fn fit_blob(
     };
     let (xt, ct) = (x_std.apply::<f32>(&tr.x), c_std.apply::<f32>(&tr.c));
     let (xv, cv) = (x_std.apply::<f32>(&va.x), c_std.apply::<f32>(&va.c));
+    // Where the search was when a stop was requested: the candidate and epoch.
+    let mut stopped_at: Option<(String, usize)> = None;
+    let mut current = (String::new(), 0usize);
+    let mut watch = |p: Progress<'_>| {
+        match &p {
+            Progress::Start(i, n, label) => current = (format!("candidate {i}/{n} {label}"), 0),
+            Progress::Epoch(r) => current.1 = r.epoch,
+            Progress::Done(_) => {}
+        }
+        if stopped_at.is_none() && crate::interrupt::requested() {
+            stopped_at = Some(current.clone());
+        }
+        progress(p);
+    };
     let chosen = crate::select::search(
         &hp,
         &space,
@@ -134,8 +165,19 @@ pub fn fit_blob(
             c: cv.view(),
         },
         x_std.log_jacobian(),
-        progress,
-    )?;
+        &mut watch,
+    );
+    if crate::interrupt::requested() && stopped_at.is_none() {
+        stopped_at = Some(current);
+    }
+    let chosen = match chosen {
+        Err(e) if stopped_at.is_some() => {
+            return Err(Error::Interrupted(format!(
+                "no model was trained far enough to keep ({e}); nothing written"
+            )));
+        }
+        other => other?,
+    };
     let table = crate::select::table(&chosen);
     let arch = chosen.arch;
     let winner = chosen.trials[chosen.winner].clone();
@@ -165,6 +207,20 @@ pub fn fit_blob(
     let _ = writeln!(meta, "best_epoch={}", fitted.best_epoch);
     let _ = writeln!(meta, "valid_log_likelihood={:.6}", winner.valid_ll);
     let _ = writeln!(meta, "recoveries={}", fitted.recoveries);
+    let interrupted = stopped_at.map(|(during, epoch)| {
+        let kept = if fitted.epochs == 0 {
+            format!("kept {} (fitted by EM)", winner.label)
+        } else {
+            format!(
+                "kept {}, best epoch {} of {}",
+                winner.label, fitted.best_epoch, fitted.epochs
+            )
+        };
+        format!("at epoch {epoch} of {during}; {kept}")
+    });
+    if let Some(i) = &interrupted {
+        let _ = writeln!(meta, "interrupted={i}");
+    }
     let _ = writeln!(meta, "model={}", winner.label);
     let _ = writeln!(
         meta,
@@ -224,7 +280,12 @@ pub fn fit_blob(
         winner.instructions,
         chosen.elapsed.as_secs_f64()
     );
-    Ok((blob, summary, table))
+    Ok(FitOutput {
+        blob,
+        summary,
+        table,
+        interrupted,
+    })
 }
 
 /// The search space the flags leave open: a flag fixes its choice, every other

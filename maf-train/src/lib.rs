@@ -24,6 +24,7 @@ pub mod error;
 pub mod export;
 pub mod fitting;
 pub mod hyper;
+pub mod interrupt;
 pub mod io;
 pub mod metrics;
 pub mod mixture;

@@ -12,6 +12,11 @@ fn main() -> ExitCode {
         // The reader of our output went away (`maf-train sample ... | head`): stop
         // quietly, as other command-line tools do.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        // Interrupted: the message says what was kept (the best model so far).
+        Err(e) if interrupted(&e) => {
+            eprintln!("{e}");
+            ExitCode::from(maf_train::interrupt::EXIT_INTERRUPTED)
+        }
         Err(e) => {
             // One line; the library's messages already name the file and cause.
             eprintln!("error: {e}");
@@ -23,6 +28,14 @@ fn main() -> ExitCode {
 fn run(cli: maf_train::cli::Cli) -> anyhow::Result<()> {
     maf_train::commands::run(cli)?;
     Ok(())
+}
+
+/// Whether `e` is an interrupted `fit`.
+fn interrupted(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<maf_train::Error>(),
+        Some(maf_train::Error::Interrupted(_))
+    )
 }
 
 /// Whether `e` was caused by writing to a closed pipe.

@@ -55,3 +55,74 @@ pub fn core_log_probs_f32(
     }
     Ok(out)
 }
+
+/// Rows read, scored and handed on at a time by [`score_file`]: its memory is this
+/// many rows of the file, whatever the file's length.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// Streams a data file through the model: reads [`CHUNK_ROWS`] rows at a time,
+/// matches its columns to the model's by name ([`crate::io::column_plan`]),
+/// and calls `each` with every row's log density (`None` if it overflows `f32`),
+/// in file order. CSV cells are parsed as `f32`, as the firmware parses them. A
+/// `.npy` array is read whole (its size is known from its header). `on_chunk`
+/// gets the input bytes read so far after every chunk (for a progress bar).
+/// Returns the number of rows.
+///
+/// # Errors
+/// As [`crate::data::csv::CsvRows`] and [`crate::io::column_plan`];
+/// [`Error::EmptyData`] for no rows; [`Error::Model`] naming the row if
+/// `maf-core` refuses it; whatever `each` returns.
+pub fn score_file(
+    view: &maf_core::MafView<'_>,
+    path: &Path,
+    each: &mut dyn FnMut(Option<f32>) -> Result<()>,
+    on_chunk: &mut dyn FnMut(u64),
+) -> Result<usize> {
+    let mut scratch = vec![0.0f32; view.shape().scratch_len()];
+    let (mut x, mut c) = (Vec::new(), Vec::new());
+    let mut rows = 0usize;
+    let mut one = |x: &[f32], c: &[f32], rows: &mut usize| -> Result<()> {
+        *rows += 1;
+        match view.log_prob(x, c, &mut scratch) {
+            Ok(v) => each(Some(v)),
+            Err(maf_core::Error::Overflow) => each(None),
+            Err(e) => Err(Error::Model {
+                context: format!("{}, data row {rows}", path.display()),
+                message: e.to_string(),
+            }),
+        }
+    };
+    if crate::data::is_npy(path) {
+        let table = crate::data::read_npy(path)?;
+        let plan = crate::io::column_plan(view, &table.header, true, path)?;
+        for r in table.values.rows() {
+            let row: Vec<f64> = r.to_vec();
+            plan.pick(&row, &mut x, &mut c);
+            one(&x, &c, &mut rows)?;
+        }
+        on_chunk(std::fs::metadata(path).map_or(0, |m| m.len()));
+        return Ok(rows);
+    }
+    let mut reader = crate::data::csv::CsvRows::open(path)?.as_f32();
+    let plan = crate::io::column_plan(view, reader.header(), false, path)?;
+    let width = plan.width;
+    let mut buf = Vec::with_capacity(CHUNK_ROWS * width);
+    loop {
+        buf.clear();
+        if reader.read_chunk(CHUNK_ROWS, &mut buf)? == 0 {
+            break;
+        }
+        for row in buf.chunks_exact(width) {
+            plan.pick(row, &mut x, &mut c);
+            one(&x, &c, &mut rows)?;
+        }
+        on_chunk(reader.bytes_read());
+    }
+    if rows == 0 {
+        return Err(Error::EmptyData {
+            path: path.into(),
+            what: "no data rows after the header",
+        });
+    }
+    Ok(rows)
+}

@@ -230,7 +230,7 @@ fn bad_input_is_a_one_line_error_and_leaves_no_file() {
         (
             "ragged.csv",
             "a,b\n1,2\n3\n",
-            &["ragged.csv", "line 3", "1 cells", "2 columns"],
+            &["ragged.csv", "line 3", "1 cell, ", "2 columns"],
         ),
         (
             "text.csv",
@@ -407,7 +407,12 @@ fn conditional_model_fit_score_sample() {
         ctx.to_str().expect("utf-8"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().next(), Some("acc_y,acc_z,gyr_x,gyr_y"));
+    // The samples come with the context they were drawn for (#13).
+    let s = stdout(&o);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "acc_y,acc_z,gyr_x,gyr_y,gyr_z,acc_x");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1..].iter().all(|l| l.ends_with(",0.1,0.2")), "{s}");
     expect_error(&["sample", "--model", m, "--count", "3"], &["--context"]);
 }
 
@@ -505,7 +510,8 @@ fn npy_data_gives_the_same_results_as_csv() {
         ctx.to_str().expect("utf-8"),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().next(), Some("x1,x2,x3,x4"));
+    // Samples come with their context columns (#13).
+    assert_eq!(stdout(&o).lines().next(), Some("x1,x2,x3,x4,x5,x0"));
     expect_error(
         &[
             "fit",

@@ -4,11 +4,10 @@ use std::fmt::Write as _;
 
 use super::json::json_num;
 use crate::cli::EvalArgs;
-use crate::data;
 use crate::error::Result;
-use crate::io::{load_view, model_split, read_labels, read_model, write_output};
+use crate::io::{load_view, read_labels, read_model, write_output};
 use crate::metrics;
-use crate::scoring::core_log_probs;
+use crate::scoring::score_file;
 
 /// Runs `maf-train eval`.
 ///
@@ -17,9 +16,26 @@ use crate::scoring::core_log_probs;
 pub fn run(a: &EvalArgs) -> Result<()> {
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
-    let table = data::read_data(&a.data)?;
-    let split = model_split(&view, &table)?;
-    let lps = core_log_probs(&view, &split.x, &split.c, &a.data)?;
+    // Streamed: 8 bytes (one f64 log density) per row are kept, for the mean and
+    // AUROC; the rows themselves are read in chunks.
+    let bar = super::progress::bytes_bar(&a.data);
+    let mut lps: Vec<f64> = Vec::new();
+    score_file(
+        &view,
+        &a.data,
+        &mut |lp| {
+            lps.push(lp.map_or(f64::NEG_INFINITY, f64::from));
+            Ok(())
+        },
+        &mut |bytes| {
+            if let Some(pb) = &bar {
+                pb.set_position(bytes);
+            }
+        },
+    )?;
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
+    }
     let rows = lps.len();
     let overflow = lps.iter().filter(|v| !v.is_finite()).count();
     let (mean, two_se) = metrics::mean_two_se(&lps);

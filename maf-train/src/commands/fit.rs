@@ -4,7 +4,7 @@
 use std::io::IsTerminal as _;
 
 use crate::cli::FitArgs;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fitting::fit_blob;
 use crate::io::write_atomic;
 
@@ -14,6 +14,9 @@ use crate::io::write_atomic;
 /// As [`fit_blob`], and writing the model.
 pub fn run(a: &FitArgs) -> Result<()> {
     use crate::select::Progress;
+    // SIGINT/SIGTERM stop the search at the end of the current minibatch and
+    // keep the best model so far.
+    crate::interrupt::install()?;
     let tty = std::io::stderr().is_terminal();
     let bar = (!a.quiet && tty).then(|| {
         let pb = indicatif::ProgressBar::new(a.max_epochs as u64);
@@ -42,8 +45,9 @@ pub fn run(a: &FitArgs) -> Result<()> {
         }
         Progress::Epoch(r) => {
             let line = format!(
-                "training loss {:.4} (nats per row, standardised)  validation \
-                 log-likelihood {:.4} (raw units), best {:.4} at epoch {}",
+                "training loss {:.4} (mean -log p per row, nats, standardised units)  \
+                 validation log-likelihood {:.4} (mean log p per row, nats, raw units, the \
+                 lowest anomaly-quantile of rows left out), best {:.4} at epoch {}",
                 r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
             );
             if let Some(pb) = &bar {
@@ -82,15 +86,25 @@ pub fn run(a: &FitArgs) -> Result<()> {
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
-    let (blob, summary, table) = result?;
-    write_atomic(&a.out, &blob)?;
+    let out = result?;
+    write_atomic(&a.out, &out.blob)?;
     // (`fit_blob` checked the output path before any work.)
     if !a.quiet {
         eprintln!(
             "model search (* = chosen; valid LL = validation log-likelihood, raw units, the lowest anomaly-quantile of the rows left out; a flow must beat the best mixture by more than 2 SE of the paired difference):"
         );
-        eprint!("{table}");
-        eprintln!("wrote {}: {summary}", a.out.display());
+        eprint!("{}", out.table);
+    }
+    if let Some(i) = out.interrupted {
+        // Said even with --quiet: the model is not what a full run gives.
+        return Err(Error::Interrupted(format!(
+            "{i}; wrote the best model so far to {} ({})",
+            a.out.display(),
+            out.summary
+        )));
+    }
+    if !a.quiet {
+        eprintln!("wrote {}: {}", a.out.display(), out.summary);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod fit;
 mod inspect;
 mod json;
 mod plot;
+mod progress;
 mod report;
 mod sample;
 mod score;

@@ -1,5 +1,7 @@
 //! `maf-train sample`: draws from a model (with a context file for a conditional one).
 
+use std::fmt::Write as _;
+
 use ndarray::{Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -8,7 +10,8 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::cli::SampleArgs;
 use crate::data;
 use crate::error::{Error, Result};
-use crate::io::{check_output, load_view, meta_value, names, read_model, write_output};
+use crate::error::{count, name_list};
+use crate::io::{Output, check_output, load_view, model_columns, read_model};
 
 /// Runs `maf-train sample`.
 ///
@@ -23,17 +26,26 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
     let shape = view.shape();
-    let meta = view.header().metadata;
-    let x_names = meta_value(meta, "columns")
-        .map(names)
+    let named = model_columns(&view);
+    let x_names = named
+        .as_ref()
+        .map(|n| n.0.clone())
         .filter(|n| n.len() == shape.dim)
         .unwrap_or_else(|| (0..shape.dim).map(|i| format!("x{i}")).collect());
+    let c_names = named
+        .as_ref()
+        .map(|n| n.1.clone())
+        .filter(|n| n.len() == shape.context)
+        .unwrap_or_else(|| (0..shape.context).map(|i| format!("c{i}")).collect());
     let ctx: Array2<f64> = match (&a.context, shape.context) {
         (None, 0) => Array2::zeros((1, 0)),
         (None, c) => {
             return Err(Error::InvalidParam {
                 name: "context",
-                message: format!("the model is conditional on {c} context columns: give --context"),
+                message: format!(
+                    "the model is conditional on {}: give --context",
+                    count(c, "context column", "context columns")
+                ),
             });
         }
         (Some(p), 0) => {
@@ -44,7 +56,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
         (Some(p), c) => {
             let t = data::read_data(p)?;
-            let want = meta_value(meta, "context_columns").map(names);
+            let want = named.as_ref().map(|n| n.1.clone());
             let vals = match want {
                 Some(w) if w.len() == c && !t.positional => {
                     let mut idx = Vec::with_capacity(c);
@@ -56,8 +68,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
                                     path: p.clone(),
                                     message: format!(
                                         "columns {} are not the model's context columns ({})",
-                                        t.header.join(","),
-                                        w.join(",")
+                                        name_list(&t.header),
+                                        name_list(&w)
                                     ),
                                 });
                             }
@@ -70,8 +82,9 @@ pub fn run(a: &SampleArgs) -> Result<()> {
                     return Err(Error::ColumnMismatch {
                         path: p.clone(),
                         message: format!(
-                            "{} columns, the model has {c} context columns",
-                            t.header.len()
+                            "{}, the model has {}",
+                            count(t.header.len(), "column", "columns"),
+                            count(c, "context column", "context columns")
                         ),
                     });
                 }
@@ -94,8 +107,15 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let mut eps = vec![0.0f32; shape.dim];
     let mut u = vec![0.0f32; shape.dim];
     let mut x = vec![0.0f32; shape.dim];
-    let mut out = x_names.join(",");
-    out.push('\n');
+    let mut out = Output::new(a.out.as_deref())?;
+    let mut line = x_names
+        .iter()
+        .chain(&c_names)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    out.put(line.as_bytes())?;
     for i in 0..a.count {
         for v in &mut eps {
             *v = StandardNormal.sample(&mut rng);
@@ -122,9 +142,26 @@ pub fn run(a: &SampleArgs) -> Result<()> {
                 context: format!("sample {}", i + 1),
                 message: e.to_string(),
             })?;
-        let line: Vec<String> = x.iter().map(|v| v.to_string()).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        // The sample, then the context it was drawn for (a conditional model's
+        // sample is only meaningful with it).
+        line.clear();
+        for (j, v) in x.iter().chain(&cr).enumerate() {
+            if j > 0 {
+                line.push(',');
+            }
+            let _ = write!(line, "{v}");
+        }
+        line.push('\n');
+        out.put(line.as_bytes())?;
     }
-    write_output(a.out.as_deref(), &out)
+    let name = out.name();
+    out.finish()?;
+    if a.out.is_some() {
+        eprintln!(
+            "wrote {} to {name} (columns {})",
+            count(a.count, "sample", "samples"),
+            name_list(&x_names.iter().chain(&c_names).collect::<Vec<_>>())
+        );
+    }
+    Ok(())
 }

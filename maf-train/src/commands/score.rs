@@ -1,12 +1,12 @@
-//! `maf-train score`: the log density and anomaly flag of every row.
+//! `maf-train score`: the log density and anomaly flag of every row, streamed
+//! (input and output in chunks; memory independent of the number of rows).
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::cli::ScoreArgs;
-use crate::data;
-use crate::error::Result;
-use crate::io::{check_output, load_view, model_split, read_model, write_output};
-use crate::scoring::core_log_probs_f32;
+use crate::error::{Error, Result};
+use crate::io::{Output, check_output, load_view, read_model};
+use crate::scoring::score_file;
 
 /// Runs `maf-train score`.
 ///
@@ -18,18 +18,34 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
     }
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
-    let table = data::read_data(&a.data)?;
-    let split = model_split(&view, &table)?;
-    let lps = core_log_probs_f32(&view, &split.x, &split.c, &a.data)?;
-    let mut out = String::with_capacity(16 * lps.len() + 20);
-    out.push_str("log_prob,anomaly\n");
-    for lp in lps {
-        match lp {
-            Some(v) => {
-                let _ = writeln!(out, "{v},{}", u8::from(view.is_anomaly(v)));
+    let mut out = Output::new(a.out.as_deref())?;
+    let name = out.name();
+    out.put(b"log_prob,anomaly\n")?;
+    let bar = super::progress::bytes_bar(&a.data);
+    let mut line = String::new();
+    score_file(
+        &view,
+        &a.data,
+        &mut |lp| {
+            line.clear();
+            match lp {
+                Some(v) => {
+                    use std::fmt::Write as _;
+                    let _ = writeln!(line, "{v},{}", u8::from(view.is_anomaly(v)));
+                }
+                None => line.push_str("-inf,1\n"),
             }
-            None => out.push_str("-inf,1\n"),
-        }
+            out.write_all(line.as_bytes())
+                .map_err(|e| Error::io(name.as_str(), e))
+        },
+        &mut |bytes| {
+            if let Some(pb) = &bar {
+                pb.set_position(bytes);
+            }
+        },
+    )?;
+    if let Some(pb) = &bar {
+        pb.finish_and_clear();
     }
-    write_output(a.out.as_deref(), &out)
+    out.finish()
 }

@@ -5,58 +5,27 @@
 
 pub mod labels;
 pub mod model;
+pub mod output;
 pub mod scores;
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
 pub use labels::read_labels;
-pub use model::{load_view, meta_value, model_split, names, read_model};
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory,
-/// renamed over `path` only once completely written, so no failure leaves a
-/// half-written file.
-///
-/// # Errors
-/// [`Error::Io`].
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".maf-train-").suffix(".tmp");
-    // An ordinary file's mode (subject to the umask), not a temporary file's 0600.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| folder_error(path, dir, &e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
-}
+pub use model::{
+    ColumnPlan, column_plan, load_view, meta_value, model_columns, model_split, names, read_model,
+};
+pub use output::{AtomicFile, Output, write_atomic};
 
 /// Writes `text` to `out` atomically, or to standard output if `out` is `None`.
 ///
 /// # Errors
 /// [`Error::Io`].
 pub fn write_output(out: Option<&Path>, text: &str) -> Result<()> {
-    match out {
-        Some(p) => write_atomic(p, text.as_bytes()),
-        None => {
-            let mut so = std::io::stdout().lock();
-            so.write_all(text.as_bytes())
-                .and_then(|()| so.flush())
-                .map_err(|e| Error::io("<stdout>", e))
-        }
-    }
+    let mut o = Output::new(out)?;
+    o.put(text.as_bytes())?;
+    o.finish()
 }
 
 /// The file name of `p` (the whole path if it has none), for metadata and messages.
@@ -89,20 +58,13 @@ pub fn check_output(out: &Path, inputs: &[&Path]) -> Result<()> {
             }
         }
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".maf-train-probe-")
-        .tempfile_in(dir)
-        .map(drop)
-        .map_err(|e| folder_error(out, dir, &e))
+    // Creating (and dropping) a temporary file proves the folder takes new files.
+    output::temp_in(output::folder_of(out), out).map(drop)
 }
 
 /// An I/O error creating a file in `dir` for `out`, naming the user's path and
 /// folder, not the temporary file's.
-fn folder_error(out: &Path, dir: &Path, e: &std::io::Error) -> Error {
+pub(crate) fn folder_error(out: &Path, dir: &Path, e: &std::io::Error) -> Error {
     let kind = e.kind();
     let why = if kind == std::io::ErrorKind::NotFound {
         "does not exist".to_string()
