@@ -216,7 +216,11 @@ pub fn fit_blob(
                 winner.label, fitted.best_epoch, fitted.epochs
             )
         };
-        format!("at epoch {epoch} of {during}; {kept}")
+        if epoch == 0 {
+            format!("during {during}; {kept}")
+        } else {
+            format!("at epoch {epoch} of {during}; {kept}")
+        }
     });
     if let Some(i) = &interrupted {
         let _ = writeln!(meta, "interrupted={i}");

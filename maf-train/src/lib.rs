@@ -9,8 +9,10 @@
 //! blob order of `docs/blob-format.md`; [`scoring`] computes log densities with
 //! `maf-core`; [`metrics`] and [`report`] the numbers `eval` and `report` print;
 //! [`charts`] draws the SVG plots. [`io`] holds every file read and write (model
-//! blobs, labels, scores, atomic outputs). The command line is [`cli`] (the clap
-//! types) and [`commands`] (one module per subcommand).
+//! blobs, labels, scores, atomic outputs); [`interrupt`] is the stop flag that
+//! SIGINT/SIGTERM set during `fit`. The command line is [`cli`] (the clap types)
+//! and [`commands`] (one module per subcommand). `docs/data-format.md` is the
+//! contract the readers implement.
 //!
 //! Dependencies point one way: `commands` → `fitting`/`report`/`charts` →
 //! `io` → `data` → `error`; no module imports a command.

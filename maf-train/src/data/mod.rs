@@ -9,6 +9,7 @@
 pub mod csv;
 pub mod figure1;
 pub mod npy;
+mod npy_header;
 pub mod standardize;
 pub mod table;
 
