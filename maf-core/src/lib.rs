@@ -18,6 +18,7 @@ compile_error!("maf-core evaluates no model without one of its features `relu`, 
 pub mod base;
 pub mod blob;
 mod crc;
+pub mod detector;
 mod error;
 mod kernel;
 mod model;
@@ -25,6 +26,7 @@ mod shape;
 
 pub use crate::base::{Base, Covariance};
 pub use crate::crc::crc32;
+pub use crate::detector::{Decision, Detector};
 pub use crate::error::{Error, Result};
 pub use crate::model::{Maf, MafView};
 pub use crate::shape::{Activation, Shape, tanh};

@@ -806,6 +806,17 @@ fn zero_layers_only_with_a_mixture_base() {
         maf.log_prob(&x, &[0.2]).unwrap().to_bits(),
         (lp as f32).to_bits()
     );
+    // Without a MADE the hidden sizes are not part of the shape: any `H` and
+    // `K` load the blob (the dimension and context still must match).
+    let other = Maf::<2, 16, 0, 1, 2>::from_blob(blob.as_bytes()).unwrap();
+    assert_eq!(
+        other.log_prob(&x, &[0.2]).unwrap().to_bits(),
+        (lp as f32).to_bits()
+    );
+    assert!(matches!(
+        Maf::<3, 4, 0, 1>::from_blob(blob.as_bytes()),
+        Err(Error::ShapeMismatch { what: "dim", .. })
+    ));
     // Not with the standard normal, in either version.
     let plain = header(s, Base::StandardNormal);
     let wf = random_weights(&s, 0.4, 3);

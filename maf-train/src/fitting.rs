@@ -357,5 +357,6 @@ fn search_space(a: &FitArgs, columns: usize) -> Result<crate::select::Space> {
         hidden_layers: a.hidden_layers,
         batch_norm: !a.no_batch_norm,
         normal_base_flows: a.components.is_none(),
+        averaged_mixtures: a.components.is_none(),
     })
 }

@@ -72,6 +72,32 @@ impl Gmm {
         v.map_axis(Axis(1), |r| log_sum_exp(r.iter().copied()))
     }
 
+    /// The equal-weight average of mixtures of one covariance type and
+    /// dimension: one mixture of all their components, each weight divided by
+    /// the number of members, so its density is the members' mean density.
+    /// `None` for no members or members that do not match.
+    pub fn average(members: &[Gmm]) -> Option<Gmm> {
+        let first = members.first()?;
+        let (d, covariance) = (first.dim(), first.covariance);
+        if members
+            .iter()
+            .any(|g| g.dim() != d || g.covariance != covariance)
+        {
+            return None;
+        }
+        let share = 1.0 / members.len() as f64;
+        let views: Vec<_> = members.iter().map(|g| g.means.view()).collect();
+        Some(Gmm {
+            covariance,
+            weights: members
+                .iter()
+                .flat_map(|g| g.weights.iter().map(move |w| w * share))
+                .collect(),
+            means: ndarray::concatenate(Axis(0), &views).ok()?,
+            factors: members.iter().flat_map(|g| g.factors.clone()).collect(),
+        })
+    }
+
     /// Free parameters: weights, means and covariances.
     pub fn parameter_count(&self) -> usize {
         let (k, d) = (self.components(), self.dim());
@@ -330,6 +356,35 @@ mod tests {
             }
         }
         assert!(precision_factor(&ndarray::array![[1.0, 2.0], [2.0, 1.0]]).is_none());
+    }
+
+    #[test]
+    fn the_average_of_mixtures_has_their_mean_density() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let x = Array2::from_shape_fn((400, 3), |(i, j)| {
+            let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+            z + if i % 2 == 0 { 3.0 } else { 0.0 } * j as f64
+        });
+        for cov in [Covariance::Full, Covariance::Diagonal] {
+            let members: Vec<Gmm> = (0..3).map(|s| fit(x.view(), 3, cov, s).unwrap()).collect();
+            let avg = Gmm::average(&members).unwrap();
+            assert_eq!(avg.components(), 9);
+            assert!((avg.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            let got = avg.log_likelihoods(x.view());
+            let each: Vec<Array1<f64>> = members
+                .iter()
+                .map(|g| g.log_likelihoods(x.view()))
+                .collect();
+            for (n, &g) in got.iter().enumerate() {
+                let want = log_sum_exp(each.iter().map(|e| e[n])) - 3f64.ln();
+                assert!((g - want).abs() < 1e-10, "row {n}: {g} vs {want}");
+            }
+        }
+        // Members must agree on dimension and covariance type.
+        let full = fit(x.view(), 2, Covariance::Full, 0).unwrap();
+        let diag = fit(x.view(), 2, Covariance::Diagonal, 0).unwrap();
+        assert!(Gmm::average(&[full, diag]).is_none());
+        assert!(Gmm::average(&[]).is_none());
     }
 
     #[test]

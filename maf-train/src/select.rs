@@ -3,10 +3,16 @@
 //!
 //! 1. **Mixtures.** Gaussian mixtures of every size and covariance type in the
 //!    search space are fitted by EM on the training rows and scored on the
-//!    validation rows (the same score early stopping uses). The best one is the
-//!    mixture a flow starts from.
+//!    validation rows (the same score early stopping uses), each size the best
+//!    of [`EM_STARTS`] EM runs. Each size is also tried as the equal-weight
+//!    average of its starts (one mixture of `EM_STARTS` times the components),
+//!    a candidate only if it beats its best start by more than two standard
+//!    errors of the paired per-row difference: EM's local optima err in
+//!    different places, and their average is measured better on held-out rows
+//!    on every open set (`docs/model.md`).
 //! 2. **Flows.** Every flow shape in the search space is trained twice over: on
-//!    the best mixture, starting as the identity (so epoch 0 *is* the mixture, and
+//!    the best mixture that leaves the flow within the device budget, starting
+//!    as the identity (so epoch 0 *is* the mixture, and
 //!    early stopping keeps the mixture unless an epoch improves on it), and on the
 //!    standard normal base (the classic MAF, random start, batch norm).
 //! 3. The best mixture wins unless a flow beats it on validation by more than
@@ -61,6 +67,10 @@ pub struct Space {
     pub batch_norm: bool,
     /// Also train flows on the standard normal base (when the mixture stage runs).
     pub normal_base_flows: bool,
+    /// Also try each mixture size as the average of its [`EM_STARTS`] starts (a
+    /// mixture of `EM_STARTS` times as many components): off when the number of
+    /// components is fixed.
+    pub averaged_mixtures: bool,
 }
 
 /// Limits on what the search may return and how long it may take.
@@ -235,7 +245,13 @@ pub fn search(
         Vec::new()
     };
     let mixture_flows = flow_cands(Base::StandardNormal, false).len();
+    // Sizes whose starts are also tried averaged (one component averages to
+    // itself; the base holds at most MAX_COMPONENTS).
+    let averaged = |k: usize| {
+        space.averaged_mixtures && k > 1 && k * EM_STARTS as usize <= maf_core::base::MAX_COMPONENTS
+    };
     let total = mixtures.len()
+        + mixtures.iter().filter(|m| averaged(m.0)).count()
         + if mixtures.is_empty() {
             0
         } else {
@@ -252,8 +268,14 @@ pub fn search(
     let x64 = train_data.x.mapv(f64::from);
     let xv64 = valid.x.mapv(f64::from);
 
-    // 1. Mixtures by EM.
-    let mut best_gmm: Option<(f64, mixture::Gmm)> = None;
+    // 1. Mixtures by EM, then the average of each size's starts.
+    // The mixtures a flow may start from, with their validation scores.
+    let mut gmms: Vec<(f64, mixture::Gmm)> = Vec::new();
+    let consider = |gmms: &mut Vec<(f64, mixture::Gmm)>, score: f64, gmm: &mixture::Gmm| {
+        if score.is_finite() {
+            gmms.push((score, gmm.clone()));
+        }
+    };
     for &(k, cov) in &mixtures {
         number += 1;
         let arch = mixture_arch(dim, context, k, cov);
@@ -262,58 +284,81 @@ pub fn search(
         on_progress(Progress::Start(number, total, &trial.label));
         let t0 = Instant::now();
         let mut fitted = None;
+        // Every start that EM fitted: (score, rows, mixture).
+        let mut starts: Vec<(f64, Vec<f64>, mixture::Gmm)> = Vec::new();
         if !ok {
             trial.status = "over the device budget".into();
-        } else if Instant::now() >= deadline && best_gmm.is_some() {
+        } else if Instant::now() >= deadline && !gmms.is_empty() {
             trial.status = "skipped: time budget spent".into();
         } else {
             // EM finds a local optimum that depends on its k-means++ start:
             // EM_STARTS starts, the best on validation kept.
-            let mut found: Option<(f64, Vec<f64>, mixture::Gmm)> = None;
             let mut last_err = None;
             for start in 0..EM_STARTS {
                 let seed = hp.seed.wrapping_add(start << 32);
                 match mixture::fit(x64.view(), k, cov, seed) {
                     Err(e) => last_err = Some(e),
                     Ok(gmm) => {
-                        let lls: Vec<f64> = gmm
-                            .log_likelihoods(xv64.view())
-                            .iter()
-                            .map(|v| v + log_jacobian)
-                            .collect();
-                        let score = train::trimmed_mean_low(&lls, hp.anomaly_quantile);
-                        if found.as_ref().is_none_or(|f| score > f.0) {
-                            found = Some((score, lls, gmm));
-                        }
+                        let (score, lls) = score_mixture(&gmm, xv64.view(), log_jacobian, hp);
+                        starts.push((score, lls, gmm));
                     }
                 }
             }
-            match found.ok_or_else(|| last_err.unwrap_or(mixture::FitError::TooFewRows)) {
-                Err(e) => trial.status = format!("not fitted: {e}"),
-                Ok((score, lls, gmm)) => {
-                    let mean = lls.iter().sum::<f64>() / lls.len().max(1) as f64;
-                    trial.valid_ll = score;
-                    trial.rows = lls;
-                    trial.status = format!("fitted (EM, best of {EM_STARTS} starts)");
-                    let mut params = Params::<f32>::zeros(arch);
-                    params.set_base(&gmm);
-                    fitted = Some(Fitted {
-                        params,
-                        stats: BnStats {
-                            mean: Vec::new(),
-                            var: Vec::new(),
-                        },
-                        epochs: 0,
-                        best_epoch: 0,
-                        valid_ll: score,
-                        valid_mean_ll: mean,
-                        recoveries: 0,
-                        elapsed: t0.elapsed(),
-                    });
-                    if score.is_finite() && best_gmm.as_ref().is_none_or(|b| score > b.0) {
-                        best_gmm = Some((score, gmm));
-                    }
+            starts.sort_by(|a, b| b.0.total_cmp(&a.0));
+            match starts.first() {
+                None => {
+                    let e = last_err.unwrap_or(mixture::FitError::TooFewRows);
+                    trial.status = format!("not fitted: {e}");
                 }
+                Some((score, lls, gmm)) => {
+                    trial.valid_ll = *score;
+                    trial.rows = lls.clone();
+                    trial.status = format!("fitted (EM, best of {EM_STARTS} starts)");
+                    fitted = Some(mixture_fit(arch, gmm, *score, lls, t0));
+                    consider(&mut gmms, *score, gmm);
+                }
+            }
+        }
+        trial.seconds = t0.elapsed().as_secs_f64();
+        on_progress(Progress::Done(&trial));
+        trials.push(trial);
+        fits.push(fitted);
+
+        // The average of the starts: a mixture of EM_STARTS·k components whose
+        // density is the starts' mean density. Averaging local optima smooths
+        // what each start got wrong, at EM_STARTS times the device cost; it is a
+        // candidate only if it beats its best start on validation by more than
+        // two standard errors of the paired per-row difference.
+        if !averaged(k) {
+            continue;
+        }
+        number += 1;
+        let arch = mixture_arch(dim, context, k * EM_STARTS as usize, cov);
+        let (instructions, blob_bytes, ok) = within(&arch);
+        let mut trial = Trial::new(arch, instructions, blob_bytes);
+        trial.label = format!("{} ({EM_STARTS} × K={k})", trial.label);
+        on_progress(Progress::Start(number, total, &trial.label));
+        let t0 = Instant::now();
+        let mut fitted = None;
+        let members: Vec<mixture::Gmm> = starts.iter().map(|s| s.2.clone()).collect();
+        if !ok {
+            trial.status = "over the device budget".into();
+        } else if members.len() < EM_STARTS as usize {
+            trial.status = format!("not fitted: {} of {EM_STARTS} starts fitted", members.len());
+        } else if let Some(avg) = mixture::Gmm::average(&members) {
+            let (score, lls) = score_mixture(&avg, xv64.view(), log_jacobian, hp);
+            let best = &starts[0].1;
+            let cut = crate::metrics::quantile(best, hp.anomaly_quantile);
+            let (gain, two_se) = paired(&lls, best, cut);
+            trial.valid_ll = score;
+            trial.rows = lls.clone();
+            if gain - two_se > 0.0 {
+                trial.status = format!("averaged ({gain:+.4} ± {two_se:.4} on its best start)");
+                fitted = Some(mixture_fit(arch, &avg, score, &lls, t0));
+                consider(&mut gmms, score, &avg);
+            } else {
+                trial.status =
+                    format!("not a candidate: {gain:+.4} ± {two_se:.4} on its best start");
             }
         }
         trial.seconds = t0.elapsed().as_secs_f64();
@@ -322,14 +367,26 @@ pub fn search(
         fits.push(fitted);
     }
 
-    // 2. Flows: on the best mixture (identity start), then on the standard normal.
-    let mut flows: Vec<(Arch, Option<&mixture::Gmm>)> = Vec::new();
-    if let Some((_, gmm)) = &best_gmm {
-        let base = Base::Mixture {
+    // 2. Flows: each on the best mixture that leaves it within the device budget
+    // (identity start), then on the standard normal.
+    gmms.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let on_mixture = |template: Arch, gmm: &mixture::Gmm| Arch {
+        base: Base::Mixture {
             components: gmm.components(),
             covariance: gmm.covariance,
-        };
-        flows.extend(flow_cands(base, false).into_iter().map(|a| (a, Some(gmm))));
+        },
+        ..template
+    };
+    let mut flows: Vec<(Arch, Option<&mixture::Gmm>)> = Vec::new();
+    if let Some((_, best)) = gmms.first() {
+        for template in flow_cands(Base::StandardNormal, false) {
+            let gmm = gmms
+                .iter()
+                .map(|g| &g.1)
+                .find(|g| within(&on_mixture(template, g)).2)
+                .unwrap_or(best);
+            flows.push((on_mixture(template, gmm), Some(gmm)));
+        }
     } else if !mixtures.is_empty() {
         number += mixture_flows;
     }
@@ -452,6 +509,41 @@ pub fn search(
         trials,
         elapsed: start.elapsed(),
     })
+}
+
+/// A mixture's validation score (`train::trimmed_mean_low`) and its per-row
+/// log-likelihoods in raw units.
+fn score_mixture(
+    gmm: &mixture::Gmm,
+    valid: ndarray::ArrayView2<'_, f64>,
+    log_jacobian: f64,
+    hp: &CheckedFitParams,
+) -> (f64, Vec<f64>) {
+    let lls: Vec<f64> = gmm
+        .log_likelihoods(valid)
+        .iter()
+        .map(|v| v + log_jacobian)
+        .collect();
+    (train::trimmed_mean_low(&lls, hp.anomaly_quantile), lls)
+}
+
+/// A mixture alone as a fitted model (no flow, no batch norm).
+fn mixture_fit(arch: Arch, gmm: &mixture::Gmm, score: f64, lls: &[f64], t0: Instant) -> Fitted {
+    let mut params = Params::<f32>::zeros(arch);
+    params.set_base(gmm);
+    Fitted {
+        params,
+        stats: BnStats {
+            mean: Vec::new(),
+            var: Vec::new(),
+        },
+        epochs: 0,
+        best_epoch: 0,
+        valid_ll: score,
+        valid_mean_ll: lls.iter().sum::<f64>() / lls.len().max(1) as f64,
+        recoveries: 0,
+        elapsed: t0.elapsed(),
+    }
 }
 
 /// The fitted trial with the best mean validation log-likelihood among those
