@@ -4,6 +4,17 @@
 //! candidates not started; `fit` then writes the best model so far, with
 //! `interrupted=` in its metadata, and exits with [`EXIT_INTERRUPTED`]. A second
 //! signal ends the process at once (also with status 130).
+//!
+//! The loops that read the flag (in `train.rs` and `select.rs`):
+//! - `train::run_epoch`, first statement of `for &(b0, b1) in batches {`:
+//!   `if crate::interrupt::requested() { break; }`
+//! - `train::fit_from`, the epoch's stop test: `out_of_time =
+//!   deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::requested();`
+//! - `select::search`, both "skipped: time budget spent" tests:
+//!   `(Instant::now() >= deadline || crate::interrupt::requested()) && …`
+//!
+//! Without them the signal is still honoured, but only when the search ends on its
+//! own (epochs, patience or `--time-budget`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
