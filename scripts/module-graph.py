@@ -25,6 +25,8 @@ for root, _, files in os.walk(src):
         mods["::".join(rel)] = os.path.join(root, f)
 
 path_re = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+# A path that starts with a child module's name (`output::temp_in` in io/mod.rs).
+rel_re = re.compile(r"(?<![:\w])([a-z_][a-z0-9_]*)::[\w{]")
 
 
 def resolve(parts):
@@ -48,6 +50,12 @@ for m, file in mods.items():
             t = resolve(base + parts)
             if t and t != m:
                 edges[m].add(t)
+        for first in rel_re.findall(code):
+            if first in ("crate", "super", "self", "mod"):
+                continue
+            child = "::".join(here + [first]) if here != [""] else first
+            if child in mods and child != m:
+                edges[m].add(child)
 
 for m in sorted(edges):
     print(f"{m:22} -> {', '.join(sorted(edges[m])) or '-'}")

@@ -61,18 +61,3 @@ pub fn check_output(out: &Path, inputs: &[&Path]) -> Result<()> {
     // Creating (and dropping) a temporary file proves the folder takes new files.
     output::temp_in(output::folder_of(out), out).map(drop)
 }
-
-/// An I/O error creating a file in `dir` for `out`, naming the user's path and
-/// folder, not the temporary file's.
-pub(crate) fn folder_error(out: &Path, dir: &Path, e: &std::io::Error) -> Error {
-    let kind = e.kind();
-    let why = if kind == std::io::ErrorKind::NotFound {
-        "does not exist".to_string()
-    } else {
-        format!("cannot take a new file ({kind})")
-    };
-    Error::io(
-        out,
-        std::io::Error::new(kind, format!("the folder {} {why}", dir.display())),
-    )
-}

@@ -42,7 +42,22 @@ pub(crate) fn temp_in(dir: &Path, out: &Path) -> Result<tempfile::NamedTempFile>
     }
     builder
         .tempfile_in(dir)
-        .map_err(|e| super::folder_error(out, dir, &e))
+        .map_err(|e| folder_error(out, dir, &e))
+}
+
+/// An I/O error creating a file in `dir` for `out`, naming the user's path and
+/// folder, not the temporary file's.
+pub(crate) fn folder_error(out: &Path, dir: &Path, e: &std::io::Error) -> Error {
+    let kind = e.kind();
+    let why = if kind == std::io::ErrorKind::NotFound {
+        "does not exist".to_string()
+    } else {
+        format!("cannot take a new file ({kind})")
+    };
+    Error::io(
+        out,
+        std::io::Error::new(kind, format!("the folder {} {why}", dir.display())),
+    )
 }
 
 /// Removes the temporary files of ours in `dir` that no running `maf-train`
