@@ -183,7 +183,46 @@ pub fn require_qemu() {
 #[derive(Debug)]
 pub struct Firmware {
     dir: tempfile::TempDir,
+    machine: &'static Machine,
 }
+
+/// A Cortex-M machine of the test matrix (`firmware-example/machines.txt`).
+#[derive(Debug)]
+pub struct Machine {
+    /// The core, for messages: `Cortex-M4F`, ...
+    pub core: &'static str,
+    /// The Rust target.
+    pub target: &'static str,
+    /// The QEMU machine (`MAF_MACHINE`).
+    pub name: &'static str,
+}
+
+/// The Cortex-M4F (QEMU mps2-an386), the default target.
+pub const M4F: Machine = Machine {
+    core: "Cortex-M4F",
+    target: "thumbv7em-none-eabihf",
+    name: "mps2-an386",
+};
+
+/// Every machine of the matrix: M4F, M3 (soft float), M33, M55.
+pub const MACHINES: [Machine; 4] = [
+    M4F,
+    Machine {
+        core: "Cortex-M3",
+        target: "thumbv7m-none-eabi",
+        name: "mps2-an385",
+    },
+    Machine {
+        core: "Cortex-M33",
+        target: "thumbv8m.main-none-eabihf",
+        name: "mps2-an505",
+    },
+    Machine {
+        core: "Cortex-M55",
+        target: "thumbv8m.main-none-eabihf",
+        name: "mps3-an547",
+    },
+];
 
 /// Serialises firmware builds within a test process (one target directory).
 static BUILD: Mutex<()> = Mutex::new(());
@@ -205,23 +244,36 @@ impl Firmware {
     /// Builds the binaries `bins` (release) for the model `model` and copies their
     /// ELF files.
     pub fn build_bins(model: &Path, bins: &[&str]) -> Self {
+        Self::build_for(&M4F, model, bins)
+    }
+
+    /// Builds the binaries `bins` (release) for `machine` (its target, and
+    /// `MAF_MACHINE`) and the model `model`, and copies their ELF files.
+    pub fn build_for(machine: &'static Machine, model: &Path, bins: &[&str]) -> Self {
         require_qemu();
         let dir = tempdir();
         let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
         let fw = firmware_dir();
         let mut cargo = firmware_cargo(model);
-        cargo.args(["build", "--release"]);
+        cargo
+            .env("MAF_MACHINE", machine.name)
+            .args(["build", "--release", "--target", machine.target]);
         for bin in bins {
             cargo.args(["--bin", bin]);
         }
         let r = run(&mut cargo, Duration::from_secs(1800));
         assert_success("cargo build --release (firmware-example)", &r);
-        let out = fw.join("target/thumbv7em-none-eabihf/release");
+        let out = fw.join("target").join(machine.target).join("release");
         for bin in bins {
             fs::copy(out.join(bin), dir.path().join(bin))
                 .unwrap_or_else(|e| panic!("copying the {bin} ELF: {e}"));
         }
-        Self { dir }
+        Self { dir, machine }
+    }
+
+    /// The machine this build is for.
+    pub fn machine(&self) -> &'static Machine {
+        self.machine
     }
 
     /// Path of a binary's ELF (`firmware-example` or `selftest`).
@@ -237,6 +289,7 @@ impl Firmware {
                 .arg(self.elf(bin))
                 .args(args)
                 .env("MAF_MODEL", model)
+                .env("MAF_MACHINE", self.machine.name)
                 .current_dir(workspace()),
             Duration::from_secs(300),
         )
@@ -247,7 +300,9 @@ impl Firmware {
 /// with `MAF_MODEL` set, and none of the outer build's target settings.
 pub fn firmware_cargo(model: &Path) -> Command {
     let mut c = cargo();
-    c.current_dir(firmware_dir()).env("MAF_MODEL", model);
+    c.current_dir(firmware_dir())
+        .env("MAF_MODEL", model)
+        .env_remove("MAF_MACHINE");
     for var in [
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
