@@ -255,9 +255,12 @@ impl Firmware {
         let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
         let fw = firmware_dir();
         let mut cargo = firmware_cargo(model);
-        cargo
-            .env("MAF_MACHINE", machine.name)
-            .args(["build", "--release", "--target", machine.target]);
+        cargo.env("MAF_MACHINE", machine.name).args([
+            "build",
+            "--release",
+            "--target",
+            machine.target,
+        ]);
         for bin in bins {
             cargo.args(["--bin", bin]);
         }
@@ -541,4 +544,148 @@ pub fn assert_device_equals_host(fw: &Firmware, model: &Path, vectors: &Path, ro
     assert_eq!((scored, flagged, bad), (rows as u64, anomalies, 0));
     assert!(instructions > 0, "no instruction count:\n{}", device.stderr);
     instructions
+}
+
+pub mod uart;
+
+/// The bytes of a model blob, read only from a regular file of at most
+/// `maf_core::blob::MAX_BLOB_BYTES`.
+pub fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > maf_core::blob::MAX_BLOB_BYTES as u64 {
+        return Err(format!(
+            "{}: {} bytes, more than any blob ({} bytes)",
+            path.display(),
+            meta.len(),
+            maf_core::blob::MAX_BLOB_BYTES
+        ));
+    }
+    fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The model's column names, features then context: the blob's (format v2), or
+/// its `columns=` / `context_columns=` metadata (v1), or none.
+pub fn model_columns(view: &maf_core::MafView<'_>) -> Vec<String> {
+    let h = view.header();
+    if !h.columns.is_empty() {
+        return h.column_names().map(str::to_owned).collect();
+    }
+    let meta = |k: &str| {
+        h.metadata
+            .lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+    };
+    match (meta("columns"), meta("context_columns")) {
+        (Some(x), Some(c)) => x
+            .split(',')
+            .chain(c.split(','))
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The data rows of a simple headered CSV (no quoted commas; a BOM, quotes
+/// around cells and spaces are removed), each with its line number and its
+/// values in the model's order: the columns matched to `names` by name, or by
+/// position when `names` is empty.
+pub fn read_vectors(
+    path: &Path,
+    names: &[String],
+    n: usize,
+) -> Result<Vec<(usize, Vec<f32>)>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_end_matches('\r')
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_owned())
+            .collect()
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or(format!("{}: empty", path.display()))?;
+    let header = cells(header);
+    let order: Vec<usize> = if names.is_empty() {
+        (0..n).collect()
+    } else {
+        names
+            .iter()
+            .map(|want| {
+                header
+                    .iter()
+                    .position(|h| h == want)
+                    .ok_or(format!("{}: no column {want:?}", path.display()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if header.len() != n {
+        return Err(format!(
+            "{}: {} columns, the model has {n}",
+            path.display(),
+            header.len()
+        ));
+    }
+    lines
+        .map(|(i, l)| {
+            let c = cells(l);
+            let v = order
+                .iter()
+                .map(|&j| {
+                    c.get(j).and_then(|s| s.parse::<f32>().ok()).ok_or(format!(
+                        "{}: line {}: bad cell",
+                        path.display(),
+                        i + 1
+                    ))
+                })
+                .collect::<Result<Vec<f32>, String>>()?;
+            Ok((i + 1, v))
+        })
+        .collect()
+}
+
+/// Flash and static RAM of a 32-bit little-endian ELF (a Cortex-M firmware):
+/// flash = the allocated sections with contents (`.vector_table`, `.text`,
+/// `.rodata`, `.data`'s image), RAM = the allocated writable ones (`.data`,
+/// `.bss`, `.uninit`). What `llvm-size -A` lists, summed.
+pub fn elf_sizes(elf: &[u8]) -> (u64, u64) {
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([elf[o], elf[o + 1]]));
+    let u32_at = |o: usize| {
+        u64::from(u32::from_le_bytes([
+            elf[o],
+            elf[o + 1],
+            elf[o + 2],
+            elf[o + 3],
+        ]))
+    };
+    assert_eq!(&elf[..5], b"\x7fELF\x01", "not a 32-bit ELF");
+    let shoff = u32_at(0x20) as usize;
+    let shentsize = u16_at(0x2e) as usize;
+    let shnum = u16_at(0x30) as usize;
+    let (mut flash, mut ram) = (0, 0);
+    for i in 0..shnum {
+        let sh = shoff + i * shentsize;
+        let kind = u32_at(sh + 4);
+        let flags = u32_at(sh + 8);
+        let size = u32_at(sh + 20);
+        const ALLOC: u64 = 2;
+        const WRITE: u64 = 1;
+        const PROGBITS: u64 = 1;
+        if flags & ALLOC == 0 {
+            continue;
+        }
+        if kind == PROGBITS {
+            flash += size;
+        }
+        if flags & WRITE != 0 {
+            ram += size;
+        }
+    }
+    (flash, ram)
 }
