@@ -39,8 +39,9 @@ esac
 # The machine: MAF_MACHINE, else the target directory in the ELF's path.
 machine="${MAF_MACHINE:-}"
 if [[ -z "$machine" ]]; then
-    triple="$(sed -n 's|.*/target/\([^/]*\)/[^/]*/[^/]*$|\1|p' <<<"$elf")"
-    if [[ -n "$triple" ]]; then
+    # Cargo passes target/TRIPLE/PROFILE/BIN, relative or absolute.
+    if [[ "$elf" =~ (^|/)target/([^/]+)/[^/]+/[^/]+$ ]]; then
+        triple="${BASH_REMATCH[2]}"
         machine="$(awk -v t="$triple" '$1 == t { print $2; exit }' "$here/machines.txt")"
         [[ -n "$machine" ]] || die "no machine for target $triple in $here/machines.txt"
     else
