@@ -1,7 +1,8 @@
 //! The product-shaped UART firmware (`firmware-example`, bin `uart`) under QEMU:
 //! vectors as postcard COBS frames on UART0, answers as frames. Through the host
 //! driver `maf-uart`, its scores equal `maf-train score`'s byte for byte on 1,202
-//! vectors (two far outside the data: `-inf`); malformed frames get an error
+//! vectors (two far outside the data: `-inf`) on each core of the matrix (M4F,
+//! M3, M33, M55); malformed frames get an error
 //! answer, never a score, and the link stays in step; a corrupt model is refused
 //! at boot and for every frame; the firmware fits 32 KiB of flash.
 // Tests state their expectations with expect().
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use maf_tests::uart::{Answer, Link, Reason, frame, request};
 use maf_tests::{
-    Firmware, M4F, assert_success, csv_subset, data, example_model, firmware_dir, maf_train_ok,
-    run, tempdir,
+    Firmware, M4F, MACHINES, Machine, assert_success, csv_subset, data, example_model,
+    firmware_dir, maf_train_ok, run, tempdir,
 };
 
 fn firmware() -> &'static Firmware {
@@ -36,8 +37,9 @@ fn link(model: &Path) -> Link {
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[test]
-fn uart_scores_equal_maf_train_score_byte_for_byte() {
+/// Scores 1,202 vectors through `maf-uart` on `machine` and compares the CSV with
+/// `maf-train score`'s byte for byte.
+fn parity_on(machine: &'static Machine, fw: &Firmware) {
     let tmp = tempdir();
     let dir = tmp.path();
     // 900 normal rows and 300 anomalous ones (3000.. are badminton), then two
@@ -73,7 +75,9 @@ fn uart_scores_equal_maf_train_score_byte_for_byte() {
             "--out",
             &p(&device),
             "--elf",
-            &p(&firmware().elf("uart")),
+            &p(&fw.elf("uart")),
+            "--machine",
+            machine.name,
         ]),
         Duration::from_secs(300),
     );
@@ -86,7 +90,26 @@ fn uart_scores_equal_maf_train_score_byte_for_byte() {
         "{}",
         &host[host.len() - 40..]
     );
-    assert_eq!(host, device, "the UART path differs from maf-train score");
+    assert_eq!(
+        host, device,
+        "{}: the UART path differs from maf-train score",
+        machine.core
+    );
+}
+
+#[test]
+fn uart_scores_equal_maf_train_score_byte_for_byte() {
+    parity_on(&M4F, firmware());
+}
+
+/// The same on the other cores of the matrix (their UART0 addresses differ:
+/// machines.txt).
+#[test]
+fn uart_parity_on_m3_m33_m55() {
+    for machine in &MACHINES[1..] {
+        let fw = Firmware::build_for(machine, &example_model(), &["uart"]);
+        parity_on(machine, &fw);
+    }
 }
 
 #[test]
