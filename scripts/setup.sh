@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this machine has what maf needs beyond cargo itself:
-#   - the pinned Rust toolchain and the thumbv7em-none-eabihf target (rustup reads
-#     rust-toolchain.toml and installs both on first use);
+#   - the pinned Rust toolchain and the Cortex-M targets of the firmware matrix
+#     (thumbv7em-none-eabihf: M4F; thumbv7m-none-eabi: M3; thumbv8m.main-none-eabihf:
+#     M33 and M55), from rust-toolchain.toml, added here if missing;
 #   - qemu-system-arm (Debian package), installed through apt when run as root.
 # Sourced by test.sh and demo.sh; safe to run again.
 set -euo pipefail
@@ -13,9 +14,12 @@ fi
 
 # Installs the toolchain and target named in rust-toolchain.toml if missing.
 rustup show active-toolchain >/dev/null
-if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
-    rustup target add thumbv7em-none-eabihf
-fi
+installed_targets="$(rustup target list --installed)"
+for target in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf; do
+    if ! grep -qx "$target" <<<"$installed_targets"; then
+        rustup target add "$target"
+    fi
+done
 for component in clippy rustfmt; do
     if ! rustup component list --installed | grep -q "^$component"; then
         rustup component add "$component"

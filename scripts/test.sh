@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints (host and Cortex-M4F),
-# docs, host tests, and the firmware tests under QEMU.
+# The whole test suite, as CI runs it: formatting, lints (host, Cortex-M4F, and
+# the firmware for every core of the matrix), docs, host tests, and the firmware
+# tests under QEMU (M4F, M3, M33, M55: tests/tests/firmware_matrix.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -22,7 +23,13 @@ for features in relu,tanh relu tanh; do
         --features "$features" --release --locked
 done
 cargo clippy -p maf-core --target thumbv7em-none-eabihf --features defmt --locked -- -D warnings
-(cd firmware-example && cargo clippy --release --bins --locked -- -D warnings)
+# The firmware for every core of the matrix (firmware-example/machines.txt); the
+# M55 shares the M33's target, built for its machine (memory map, clock, UART).
+for target in thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf; do
+    (cd firmware-example && cargo clippy --release --bins --target "$target" --locked -- -D warnings)
+done
+(cd firmware-example && MAF_MACHINE=mps3-an547 cargo clippy --release --bins \
+    --target thumbv8m.main-none-eabihf --locked -- -D warnings)
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

@@ -29,6 +29,12 @@ pub mod shape {
     include!(concat!(env!("OUT_DIR"), "/model_shape.rs"));
 }
 
+/// The machine this firmware was built for (`machines.txt`, see build.rs): QEMU
+/// machine, CPU, memory map, SysTick clock, UART address.
+pub mod machine {
+    include!(concat!(env!("OUT_DIR"), "/machine.rs"));
+}
+
 /// Exit status for success.
 pub const EXIT_OK: u32 = 0;
 /// Exit status for a failure (bad model, unreadable input, failed check, panic).
@@ -112,7 +118,9 @@ pub fn exit(code: u32) -> ! {
 }
 
 /// The semihosting command line (arguments joined by spaces, program name first)
-/// copied into `buf`; `None` if the host has none.
+/// copied into `buf`; `None` if the host has none. The runner (qemu-run.sh)
+/// percent-encodes `%`, space and control bytes in each argument, so split on
+/// spaces and [`percent_decode`] each word.
 pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     let mut block = [buf.as_mut_ptr() as usize, buf.len()];
     // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into `buf` and the
@@ -128,6 +136,28 @@ pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     }
     let len = block[1].min(buf.len());
     core::str::from_utf8(buf.get(..len)?).ok()
+}
+
+/// Decodes `%XX` escapes (what qemu-run.sh writes for `%`, space and control
+/// bytes, since QEMU joins the semihosting arguments with spaces) into `buf`;
+/// `None` for a malformed escape, bytes that are not UTF-8 or a too small `buf`.
+pub fn percent_decode<'b>(word: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    let bytes = word.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < bytes.len() {
+        let b = if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = core::str::from_utf8(hex).ok()?;
+            i += 3;
+            u8::from_str_radix(hex, 16).ok()?
+        } else {
+            i += 1;
+            bytes[i - 1]
+        };
+        *buf.get_mut(n)? = b;
+        n += 1;
+    }
+    core::str::from_utf8(&buf[..n]).ok()
 }
 
 /// A host file opened for reading through semihosting.
@@ -230,9 +260,16 @@ macro_rules! eprintln {
 
 // ------------------------------------------------------------------ measuring
 
-/// SysTick ticks per instruction count under QEMU `-icount shift=0`: one
-/// instruction per ns, SysTick at the 25 MHz core clock = one tick per 40 ns.
-pub const INSTRUCTIONS_PER_TICK: u64 = 40;
+/// SysTick's clock in MHz (25 on the MPS2 M3/M4 boards, 20 on the AN505, 32 on
+/// the AN547): under QEMU `-icount shift=0` one instruction takes 1 ns, so one
+/// tick is `1000 / SYSTICK_MHZ` instructions (40 at 25 MHz).
+pub const SYSTICK_MHZ: u64 = machine::SYSTICK_HZ / 1_000_000;
+
+/// Instructions in `ticks` SysTick ticks under QEMU `-icount shift=0` (1 ns per
+/// instruction, SysTick at [`SYSTICK_MHZ`]).
+pub const fn instructions(ticks: u64) -> u64 {
+    ticks * 1_000_000_000 / machine::SYSTICK_HZ
+}
 
 /// Counts core-clock ticks with SysTick (free running, 24 bits, no interrupt).
 pub struct Ticks {
@@ -314,7 +351,7 @@ pub fn time_calls<T>(ticks: &Ticks, xs: &[T], f: impl Fn(&T) -> Option<f32>) -> 
         min = min.min(t);
         max = max.max(t);
     }
-    let per = |t: u64| t * INSTRUCTIONS_PER_TICK;
+    let per = instructions;
     (per(total) / xs.len().max(1) as u64, per(min), per(max))
 }
 

@@ -5,13 +5,17 @@
 //! At boot the firmware validates the weight blob in the MODEL flash region against
 //! the shapes it was built for and refuses a corrupt or mismatched one. It then
 //! reads a headered CSV of sensor vectors from the host (semihosting; the path is
-//! the first argument), and writes `log_prob,anomaly` rows to standard output —
-//! byte for byte what `maf-train score` writes for the same model and rows. A
-//! summary (vectors, anomalies, instructions per inference, stack high-water mark)
-//! goes to standard error.
+//! the first argument), parsed with `csv-core` (the engine of the host's `csv`
+//! crate: RFC 4180 quotes, CRLF or LF, blank lines skipped, a UTF-8 BOM stripped,
+//! cells trimmed), matches its header to the model's column names **by name**
+//! (reordering; a missing, unknown, repeated or empty name is refused), and writes
+//! `log_prob,anomaly` rows to standard output — byte for byte what `maf-train
+//! score` writes for the same model and rows. A summary (vectors, anomalies,
+//! instructions per inference, stack high-water mark) goes to standard error.
 //!
 //! Exit status: 0 all rows scored, 2 some rows were bad input (reported on standard
-//! error, no output row), 1 a fatal error (bad model, unreadable file, panic).
+//! error, no output row), 1 a fatal error (bad model, unreadable file or header,
+//! panic). The runner's own failures are 125 (bad invocation) and 127 (no QEMU).
 
 // No operating system, no std; cortex-m-rt provides the entry point.
 #![no_std]
@@ -22,13 +26,17 @@ use core::fmt::Write as _;
 use cortex_m_rt::entry;
 use firmware_example::shape::{C, D, H, K, L};
 use firmware_example::{
-    BaseName, Console, EXIT_BAD_ROWS, EXIT_FAILURE, EXIT_OK, HostFile, INSTRUCTIONS_PER_TICK,
-    Ticks, eprintln, exit, model_region,
+    BaseName, Console, EXIT_BAD_ROWS, EXIT_FAILURE, EXIT_OK, HostFile, SYSTICK_MHZ, Ticks,
+    eprintln, exit, instructions, machine, model_region,
 };
 use maf_core::{Error, Maf};
 
-/// Longest CSV line the parser accepts, in bytes.
-const MAX_LINE: usize = 512;
+/// Most bytes of cell content (quotes and delimiters removed) in one record.
+const MAX_RECORD: usize = 1024;
+
+/// Most cells in one record: the model's columns; a longer record is a bad row
+/// (or, for the header, a refused file).
+const MAX_FIELDS: usize = D + C;
 
 #[entry]
 fn main() -> ! {
@@ -37,13 +45,13 @@ fn main() -> ! {
 
 /// What was wrong with a row that could not be scored.
 enum BadRow<'a> {
-    /// The line is longer than [`MAX_LINE`].
+    /// The record is longer than [`MAX_RECORD`].
     TooLong,
-    /// The line is not UTF-8.
+    /// The record is not UTF-8.
     NotText,
-    /// Wrong number of cells.
+    /// Wrong number of cells (`usize::MAX`: more than the model has columns).
     Columns(usize),
-    /// A cell does not parse as a number.
+    /// A cell does not parse as a number (column 0-based in the file).
     Unparsable(usize, &'a str),
     /// A cell is NaN or infinite.
     NotFinite(usize, &'a str),
@@ -79,22 +87,33 @@ fn run() -> u32 {
     };
     eprintln!(
         "model: D={D} C={C} H={H} K={K} L={L}, base {}, {} bytes (format v{}) at {:#010x}, \
-         threshold {:?}",
+         threshold {:?}; machine {} ({}, {})",
         BaseName(maf.base()),
         maf.view().blob_len(),
         maf.view().version(),
         region.as_ptr() as usize,
-        maf.threshold()
+        maf.threshold(),
+        machine::MACHINE,
+        machine::CPU,
+        machine::MEMORY,
     );
 
-    // The input file: the first argument after the program name.
-    let mut cmdline = [0u8; 256];
-    let path = firmware_example::command_line(&mut cmdline)
+    // The input file: the first argument after the program name (qemu-run.sh
+    // percent-encodes spaces, so a path may contain them).
+    let mut cmdline = [0u8; 512];
+    let mut name = [0u8; 256];
+    let word = firmware_example::command_line(&mut cmdline)
         .and_then(|c| c.split(' ').filter(|a| !a.is_empty()).nth(1));
-    let Some(path) = path else {
+    let Some(word) = word else {
         eprintln!(
-            "usage: firmware-example VECTORS.csv   (a headered CSV, {} columns)",
+            "usage: firmware-example VECTORS.csv   (a headered CSV with the model's {} columns)",
             D + C
+        );
+        return EXIT_FAILURE;
+    };
+    let Some(path) = firmware_example::percent_decode(word, &mut name) else {
+        eprintln!(
+            "error: the argument {word:?} is not a percent-encoded UTF-8 path of at most 255 bytes"
         );
         return EXIT_FAILURE;
     };
@@ -106,41 +125,41 @@ fn run() -> u32 {
         return EXIT_FAILURE;
     };
 
-    let mut lines = Lines::new();
-    let mut line_no = 0usize;
+    let mut csv = Csv::new();
+    // The header: the model's columns by name, in any order.
+    let names = Names::of(&maf);
+    let order = match csv.next(&mut file) {
+        None => {
+            eprintln!("error: {path}: empty file (a header line is required)");
+            return EXIT_FAILURE;
+        }
+        Some((_, rec)) => match rec.and_then(|r| column_order(&names, &r)) {
+            Ok(order) => order,
+            Err(why) => {
+                eprintln!("error: {path}: header: {why}");
+                if names.len > 0 {
+                    eprintln!("       (the model's columns, features then context: {names})");
+                }
+                return EXIT_FAILURE;
+            }
+        },
+    };
+    out.write_bytes(b"log_prob,anomaly\n");
+
+    let mut row = 0usize;
     let mut scored = 0u32;
     let mut anomalies = 0u32;
     let mut bad = 0u32;
     let mut total_ticks = 0u64;
-    let mut header_seen = false;
-    while let Some(line) = lines.next(&mut file) {
-        line_no += 1;
-        let line = line.map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-        if !header_seen {
-            header_seen = true;
-            let Ok(Ok(header)) = line.map(core::str::from_utf8) else {
-                eprintln!("error: {path}: line 1: header unreadable");
-                return EXIT_FAILURE;
-            };
-            let columns = header.split(',').count();
-            if columns != D + C {
-                eprintln!(
-                    "error: {path}: the header has {columns} columns, the model needs {} \
-                     ({D} features{})",
-                    D + C,
-                    if C == 0 { "" } else { " then the context" }
-                );
-                return EXIT_FAILURE;
-            }
-            out.write_bytes(b"log_prob,anomaly\n");
-            continue;
-        }
+    while let Some((line, rec)) = csv.next(&mut file) {
+        row += 1;
         let mut x = [0.0f32; D];
         let mut c = [0.0f32; C];
-        let result = match line {
-            Err(()) => Err(BadRow::TooLong),
-            Ok(l) if l.iter().all(u8::is_ascii_whitespace) => continue, // blank line
-            Ok(l) => parse_row(l, &mut x, &mut c).and_then(|()| {
+        let result = match rec {
+            Err(HeaderError::TooLong) => Err(BadRow::TooLong),
+            Err(HeaderError::TooManyCells) => Err(BadRow::Columns(usize::MAX)),
+            Err(_) => Err(BadRow::NotText),
+            Ok(r) => parse_row(&r, &order, &mut x, &mut c).and_then(|()| {
                 let t0 = ticks.now();
                 let lp = log_density(&maf, &x, &c);
                 total_ticks += u64::from(Ticks::elapsed(t0, ticks.now()));
@@ -161,29 +180,200 @@ fn run() -> u32 {
             Err(why) => {
                 bad += 1;
                 out.flush();
-                report_bad_row(path, line_no, &why);
+                report_bad_row(path, line, row, &why);
             }
         }
-    }
-    if !header_seen {
-        eprintln!("error: {path}: empty file (a header line is required)");
-        return EXIT_FAILURE;
     }
     out.flush();
 
     let per = if scored > 0 {
-        total_ticks * INSTRUCTIONS_PER_TICK / u64::from(scored)
+        instructions(total_ticks) / u64::from(scored)
     } else {
         0
     };
     eprintln!(
         "summary: {scored} vectors scored, {anomalies} anomalies, {bad} bad rows; \
-         {per} instructions per inference (SysTick x {INSTRUCTIONS_PER_TICK}, -icount shift=0); \
+         {per} instructions per inference (SysTick at {SYSTICK_MHZ} MHz, -icount shift=0); \
          stack high-water {} of {} bytes",
         firmware_example::stack_high_water(),
         firmware_example::stack_size()
     );
     if bad > 0 { EXIT_BAD_ROWS } else { EXIT_OK }
+}
+
+/// Why a header (or a record) could not be used.
+enum HeaderError<'a> {
+    /// The record is longer than [`MAX_RECORD`] bytes.
+    TooLong,
+    /// More cells than the model has columns.
+    TooManyCells,
+    /// Not UTF-8.
+    NotText,
+    /// A cell of the header is empty (1-based column).
+    Empty(usize),
+    /// A name appears twice.
+    Repeated(&'a str),
+    /// A column of the file that the model does not have.
+    Unknown(&'a str),
+    /// The model's column that the file lacks.
+    Missing(&'a str),
+    /// The file has `n` columns, the model (which stores no names) needs D + C.
+    Count(usize),
+}
+
+impl core::fmt::Display for HeaderError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TooLong => write!(f, "longer than {MAX_RECORD} bytes"),
+            Self::TooManyCells => write!(f, "more than the model's {} columns", D + C),
+            Self::NotText => f.write_str("not UTF-8 text"),
+            Self::Empty(i) => write!(f, "column {i} has no name (names must be non-empty)"),
+            Self::Repeated(n) => write!(f, "column {n:?} appears twice (names must be unique)"),
+            Self::Unknown(n) => write!(f, "column {:?} is not one of the model's", Cut(n)),
+            Self::Missing(n) => write!(f, "the model's column {:?} is missing", Cut(n)),
+            Self::Count(n) => write!(
+                f,
+                "{n} columns, the model needs {} ({D} features{}); it stores no column \
+                 names, so the columns are taken by position",
+                D + C,
+                if C == 0 { "" } else { " then the context" }
+            ),
+        }
+    }
+}
+
+/// The model's column names, features then context: from the blob's column
+/// names (format version 2), or from its `columns=` / `context_columns=`
+/// metadata (what `maf-train` wrote into version-1 blobs and still reads), or
+/// none.
+#[derive(Clone, Copy)]
+struct Names {
+    names: [&'static str; D + C],
+    len: usize,
+}
+
+impl Names {
+    const fn none() -> Self {
+        Self {
+            names: [""; D + C],
+            len: 0,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.names[..self.len].iter().copied()
+    }
+
+    fn of(maf: &Maf<'static, D, H, L, C, K>) -> Self {
+        let header = maf.view().header();
+        let mut n = Self::none();
+        let mut push_all = |it: &mut dyn Iterator<Item = &'static str>| -> bool {
+            for name in it {
+                if n.len == D + C {
+                    return false;
+                }
+                n.names[n.len] = name;
+                n.len += 1;
+            }
+            true
+        };
+        let ok = if !header.columns.is_empty() {
+            push_all(&mut header.column_names())
+        } else {
+            let meta = |key: &str| {
+                header
+                    .metadata
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            };
+            match (meta("columns"), meta("context_columns")) {
+                (Some(x), Some(ctx)) => {
+                    let split = |s: &'static str| s.split(',').filter(move |_| !s.is_empty());
+                    push_all(&mut split(x).chain(split(ctx)))
+                }
+                _ => true,
+            }
+        };
+        if !ok || n.len != D + C {
+            return Self::none(); // not a usable name list: by position
+        }
+        n
+    }
+
+    /// `x0`, `x1`, ... in order: a model fitted on a `.npy` array, whose columns
+    /// a CSV gives by position (as `maf-train` does).
+    fn positional(&self) -> bool {
+        self.iter().enumerate().all(|(i, n)| {
+            n.strip_prefix('x')
+                .and_then(|d| d.parse::<usize>().ok())
+                .is_some_and(|d| d == i && n.len() == 1 + digits(i))
+        })
+    }
+}
+
+impl core::fmt::Display for Names {
+    /// The names joined by commas, cut after 8 of more than 10.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, n) in self.iter().enumerate() {
+            if i == 8 && self.len > 10 {
+                return write!(f, ", ... ({} more)", self.len - 8);
+            }
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{}", Cut(n))?;
+        }
+        Ok(())
+    }
+}
+
+const fn digits(mut i: usize) -> usize {
+    let mut d = 1;
+    while i >= 10 {
+        i /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// For each model input (features, then context), the index of its column in the
+/// file: the header matched to the model's names **by name** (any order; every
+/// name non-empty and unique; no column missing, none extra). A model without
+/// names (or fitted on a `.npy` array) takes the columns by position, with the
+/// count checked.
+fn column_order<'r>(names: &Names, header: &Record<'r>) -> Result<[usize; D + C], HeaderError<'r>> {
+    let mut order = [0usize; D + C];
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i;
+    }
+    let mut cells = [""; D + C];
+    for (i, cell) in header.cells().enumerate() {
+        let cell = cell.map_err(|()| HeaderError::NotText)?;
+        if cell.is_empty() {
+            return Err(HeaderError::Empty(i + 1));
+        }
+        if cells[..i].contains(&cell) {
+            return Err(HeaderError::Repeated(cell));
+        }
+        cells[i] = cell;
+    }
+    let n = header.len();
+    if names.len == 0 || (names.positional() && n == D + C) {
+        if n != D + C {
+            return Err(HeaderError::Count(n));
+        }
+        return Ok(order);
+    }
+    for (slot, want) in order.iter_mut().zip(names.iter()) {
+        *slot = cells[..n]
+            .iter()
+            .position(|c| *c == want)
+            .ok_or(HeaderError::Missing(want))?;
+    }
+    if let Some(extra) = cells[..n].iter().find(|c| !names.iter().any(|m| m == **c)) {
+        return Err(HeaderError::Unknown(extra));
+    }
+    Ok(order)
 }
 
 /// One inference, kept out of line so that its instructions can be counted exactly
@@ -193,121 +383,204 @@ fn log_density(maf: &Maf<'_, D, H, L, C, K>, x: &[f32; D], c: &[f32; C]) -> Resu
     maf.log_prob(x, c)
 }
 
-/// Parses one data row: `D` feature cells, then `C` context cells.
-fn parse_row<'a>(line: &'a [u8], x: &mut [f32; D], c: &mut [f32; C]) -> Result<(), BadRow<'a>> {
-    let text = core::str::from_utf8(line).map_err(|_| BadRow::NotText)?;
-    let cells = text.split(',').count();
-    if cells != D + C {
-        return Err(BadRow::Columns(cells));
+/// Parses one data row: the cell of model input `i` is `order[i]`.
+fn parse_row<'a>(
+    rec: &Record<'a>,
+    order: &[usize; D + C],
+    x: &mut [f32; D],
+    c: &mut [f32; C],
+) -> Result<(), BadRow<'a>> {
+    if rec.len() != D + C {
+        return Err(BadRow::Columns(rec.len()));
     }
-    for (i, (cell, slot)) in text
-        .split(',')
-        .zip(x.iter_mut().chain(c.iter_mut()))
-        .enumerate()
-    {
-        let cell = cell.trim();
+    for (slot, &col) in x.iter_mut().chain(c.iter_mut()).zip(order) {
+        let cell = rec.cell(col).map_err(|()| BadRow::NotText)?;
         // core's parser is correctly rounded, like std's: the same f32 as the host.
-        let v: f32 = cell.parse().map_err(|_| BadRow::Unparsable(i, cell))?;
+        let v: f32 = cell.parse().map_err(|_| BadRow::Unparsable(col, cell))?;
         if !v.is_finite() {
-            return Err(BadRow::NotFinite(i, cell));
+            return Err(BadRow::NotFinite(col, cell));
         }
         *slot = v;
     }
     Ok(())
 }
 
-fn report_bad_row(path: &str, line_no: usize, why: &BadRow<'_>) {
-    let row = line_no - 1;
+fn report_bad_row(path: &str, line: u64, row: usize, why: &BadRow<'_>) {
+    let at = Cut(path);
     match why {
         BadRow::TooLong => eprintln!(
-            "bad input: {path}: line {line_no} (row {row}): longer than {MAX_LINE} bytes; not scored"
+            "bad input: {at}: line {line} (row {row}): longer than {MAX_RECORD} bytes; not scored"
         ),
         BadRow::NotText => {
-            eprintln!("bad input: {path}: line {line_no} (row {row}): not UTF-8 text; not scored")
+            eprintln!("bad input: {at}: line {line} (row {row}): not UTF-8 text; not scored")
         }
+        BadRow::Columns(usize::MAX) => eprintln!(
+            "bad input: {at}: line {line} (row {row}): more than {} cells, expected {}; not scored",
+            D + C,
+            D + C
+        ),
         BadRow::Columns(n) => eprintln!(
-            "bad input: {path}: line {line_no} (row {row}): {n} cells, expected {}; not scored",
+            "bad input: {at}: line {line} (row {row}): {n} cells, expected {}; not scored",
             D + C
         ),
         BadRow::Unparsable(i, cell) => eprintln!(
-            "bad input: {path}: line {line_no} (row {row}), column {}: {cell:?} is not a number; not scored",
-            i + 1
+            "bad input: {at}: line {line} (row {row}), column {}: {:?} is not a number; not scored",
+            i + 1,
+            Cut(cell)
         ),
         BadRow::NotFinite(i, cell) => eprintln!(
-            "bad input: {path}: line {line_no} (row {row}), column {}: {cell:?} is not finite; not scored",
-            i + 1
+            "bad input: {at}: line {line} (row {row}), column {}: {:?} is not finite; not scored",
+            i + 1,
+            Cut(cell)
         ),
         BadRow::Model(e) => {
-            eprintln!("bad input: {path}: line {line_no} (row {row}): {e}; not scored")
+            eprintln!("bad input: {at}: line {line} (row {row}): {e}; not scored")
         }
     }
 }
 
-/// Splits a host file into lines, reading it in chunks through semihosting.
-struct Lines {
+/// A string cut to 40 characters for messages (`...` marks the cut).
+struct Cut<'a>(&'a str);
+
+impl core::fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0.char_indices().nth(40) {
+            Some((i, _)) => write!(f, "{}...", &self.0[..i]),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
+impl core::fmt::Debug for Cut<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0.char_indices().nth(40) {
+            Some((i, _)) => write!(f, "{:?}...", &self.0[..i]),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+/// One record of the CSV: its cells' bytes (quotes and delimiters removed) and
+/// where each ends.
+struct Record<'a> {
+    bytes: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Record<'a> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Cell `i`, trimmed of spaces (`Err` if not UTF-8).
+    fn cell(&self, i: usize) -> Result<&'a str, ()> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let bytes = &self.bytes[start..self.ends[i]];
+        core::str::from_utf8(bytes).map(str::trim).map_err(|_| ())
+    }
+
+    fn cells(&self) -> impl Iterator<Item = Result<&'a str, ()>> + '_ {
+        (0..self.len()).map(|i| self.cell(i))
+    }
+}
+
+/// A host file read as CSV records with `csv-core` (the engine of the host's
+/// `csv` crate, so both sides split a file the same way), in 512-byte chunks
+/// through semihosting.
+struct Csv {
+    reader: csv_core::Reader,
     chunk: [u8; 512],
     start: usize,
     end: usize,
-    line: [u8; MAX_LINE],
     eof: bool,
+    first_chunk: bool,
+    out: [u8; MAX_RECORD],
+    ends: [usize; MAX_FIELDS],
 }
 
-impl Lines {
+impl Csv {
     fn new() -> Self {
         Self {
+            reader: csv_core::Reader::new(),
             chunk: [0; 512],
             start: 0,
             end: 0,
-            line: [0; MAX_LINE],
             eof: false,
+            first_chunk: true,
+            out: [0; MAX_RECORD],
+            ends: [0; MAX_FIELDS],
         }
     }
 
-    /// The next line without its `\n`: `Err(())` if it is longer than [`MAX_LINE`]
-    /// (the rest of it is skipped); `None` at the end of the file.
-    fn next(&mut self, file: &mut HostFile) -> Option<Result<&[u8], ()>> {
-        let mut len = 0usize;
-        let mut too_long = false;
+    /// The next record (blank lines are skipped), `Err` for a record longer than
+    /// [`MAX_RECORD`] bytes or with more than [`MAX_FIELDS`] cells (the rest of it
+    /// is skipped); `None` at the end of the file.
+    /// With the record, the line (1-based) it starts on.
+    #[allow(clippy::type_complexity)]
+    fn next(
+        &mut self,
+        file: &mut HostFile,
+    ) -> Option<(u64, Result<Record<'_>, HeaderError<'static>>)> {
+        use csv_core::ReadRecordResult as R;
+        let (mut nout, mut nend) = (0usize, 0usize);
+        let (mut too_long, mut too_many) = (false, false);
         loop {
-            if self.start == self.end {
-                if self.eof {
-                    break;
-                }
+            if self.start == self.end && !self.eof {
                 self.end = file.read(&mut self.chunk);
                 self.start = 0;
-                if self.end == 0 {
-                    self.eof = true;
-                    break;
+                if self.first_chunk {
+                    self.first_chunk = false;
+                    // A UTF-8 byte-order mark is not part of the first name.
+                    if self.chunk[..self.end].starts_with(b"\xEF\xBB\xBF") {
+                        self.start = 3;
+                    }
                 }
+                self.eof = self.end == 0;
             }
-            let avail = &self.chunk[self.start..self.end];
-            let (piece, found) = match avail.iter().position(|&b| b == b'\n') {
-                Some(i) => (&avail[..i], true),
-                None => (avail, false),
-            };
-            if len + piece.len() <= MAX_LINE {
-                self.line[len..len + piece.len()].copy_from_slice(piece);
-                len += piece.len();
-            } else {
-                too_long = true;
-            }
-            self.start += piece.len() + usize::from(found);
-            if found {
-                return Some(if too_long {
-                    Err(())
-                } else {
-                    Ok(&self.line[..len])
-                });
+            let input = &self.chunk[self.start..self.end];
+            let (res, nin, n_out, n_end) =
+                self.reader
+                    .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            self.start += nin;
+            nout += n_out;
+            nend += n_end;
+            match res {
+                R::InputEmpty => {}
+                R::OutputFull => {
+                    // Keep reading, dropping the bytes: the row is reported.
+                    too_long = true;
+                    nout = 0;
+                    nend = 0;
+                }
+                R::OutputEndsFull => {
+                    too_many = true;
+                    nend = 0;
+                }
+                R::Record => {
+                    // The reader has passed the record's terminator (a '\n'),
+                    // unless the file ended without one; the line it starts on is
+                    // that minus the newlines inside quoted cells.
+                    let end_line = self.reader.line() - u64::from(!self.eof);
+                    let inner = self.out[..nout].iter().filter(|&&b| b == b'\n').count();
+                    let line = end_line.saturating_sub(inner as u64);
+                    if too_long {
+                        return Some((line, Err(HeaderError::TooLong)));
+                    }
+                    if too_many {
+                        return Some((line, Err(HeaderError::TooManyCells)));
+                    }
+                    // csv-core counts the ends from the record's start across
+                    // calls, as the output was passed in (`out[nout..]`).
+                    return Some((
+                        line,
+                        Ok(Record {
+                            bytes: &self.out[..nout],
+                            ends: &self.ends[..nend],
+                        }),
+                    ));
+                }
+                R::End => return None,
             }
         }
-        // End of file: a last line without '\n', if any.
-        if len == 0 && !too_long {
-            return None;
-        }
-        Some(if too_long {
-            Err(())
-        } else {
-            Ok(&self.line[..len])
-        })
     }
 }

@@ -183,7 +183,46 @@ pub fn require_qemu() {
 #[derive(Debug)]
 pub struct Firmware {
     dir: tempfile::TempDir,
+    machine: &'static Machine,
 }
+
+/// A Cortex-M machine of the test matrix (`firmware-example/machines.txt`).
+#[derive(Debug)]
+pub struct Machine {
+    /// The core, for messages: `Cortex-M4F`, ...
+    pub core: &'static str,
+    /// The Rust target.
+    pub target: &'static str,
+    /// The QEMU machine (`MAF_MACHINE`).
+    pub name: &'static str,
+}
+
+/// The Cortex-M4F (QEMU mps2-an386), the default target.
+pub const M4F: Machine = Machine {
+    core: "Cortex-M4F",
+    target: "thumbv7em-none-eabihf",
+    name: "mps2-an386",
+};
+
+/// Every machine of the matrix: M4F, M3 (soft float), M33, M55.
+pub const MACHINES: [Machine; 4] = [
+    M4F,
+    Machine {
+        core: "Cortex-M3",
+        target: "thumbv7m-none-eabi",
+        name: "mps2-an385",
+    },
+    Machine {
+        core: "Cortex-M33",
+        target: "thumbv8m.main-none-eabihf",
+        name: "mps2-an505",
+    },
+    Machine {
+        core: "Cortex-M55",
+        target: "thumbv8m.main-none-eabihf",
+        name: "mps3-an547",
+    },
+];
 
 /// Serialises firmware builds within a test process (one target directory).
 static BUILD: Mutex<()> = Mutex::new(());
@@ -205,23 +244,39 @@ impl Firmware {
     /// Builds the binaries `bins` (release) for the model `model` and copies their
     /// ELF files.
     pub fn build_bins(model: &Path, bins: &[&str]) -> Self {
+        Self::build_for(&M4F, model, bins)
+    }
+
+    /// Builds the binaries `bins` (release) for `machine` (its target, and
+    /// `MAF_MACHINE`) and the model `model`, and copies their ELF files.
+    pub fn build_for(machine: &'static Machine, model: &Path, bins: &[&str]) -> Self {
         require_qemu();
         let dir = tempdir();
         let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
         let fw = firmware_dir();
         let mut cargo = firmware_cargo(model);
-        cargo.args(["build", "--release"]);
+        cargo.env("MAF_MACHINE", machine.name).args([
+            "build",
+            "--release",
+            "--target",
+            machine.target,
+        ]);
         for bin in bins {
             cargo.args(["--bin", bin]);
         }
         let r = run(&mut cargo, Duration::from_secs(1800));
         assert_success("cargo build --release (firmware-example)", &r);
-        let out = fw.join("target/thumbv7em-none-eabihf/release");
+        let out = fw.join("target").join(machine.target).join("release");
         for bin in bins {
             fs::copy(out.join(bin), dir.path().join(bin))
                 .unwrap_or_else(|e| panic!("copying the {bin} ELF: {e}"));
         }
-        Self { dir }
+        Self { dir, machine }
+    }
+
+    /// The machine this build is for.
+    pub fn machine(&self) -> &'static Machine {
+        self.machine
     }
 
     /// Path of a binary's ELF (`firmware-example` or `selftest`).
@@ -237,6 +292,7 @@ impl Firmware {
                 .arg(self.elf(bin))
                 .args(args)
                 .env("MAF_MODEL", model)
+                .env("MAF_MACHINE", self.machine.name)
                 .current_dir(workspace()),
             Duration::from_secs(300),
         )
@@ -247,7 +303,9 @@ impl Firmware {
 /// with `MAF_MODEL` set, and none of the outer build's target settings.
 pub fn firmware_cargo(model: &Path) -> Command {
     let mut c = cargo();
-    c.current_dir(firmware_dir()).env("MAF_MODEL", model);
+    c.current_dir(firmware_dir())
+        .env("MAF_MODEL", model)
+        .env_remove("MAF_MACHINE");
     for var in [
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
@@ -486,4 +544,148 @@ pub fn assert_device_equals_host(fw: &Firmware, model: &Path, vectors: &Path, ro
     assert_eq!((scored, flagged, bad), (rows as u64, anomalies, 0));
     assert!(instructions > 0, "no instruction count:\n{}", device.stderr);
     instructions
+}
+
+pub mod uart;
+
+/// The bytes of a model blob, read only from a regular file of at most
+/// `maf_core::blob::MAX_BLOB_BYTES`.
+pub fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    if meta.len() > maf_core::blob::MAX_BLOB_BYTES as u64 {
+        return Err(format!(
+            "{}: {} bytes, more than any blob ({} bytes)",
+            path.display(),
+            meta.len(),
+            maf_core::blob::MAX_BLOB_BYTES
+        ));
+    }
+    fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The model's column names, features then context: the blob's (format v2), or
+/// its `columns=` / `context_columns=` metadata (v1), or none.
+pub fn model_columns(view: &maf_core::MafView<'_>) -> Vec<String> {
+    let h = view.header();
+    if !h.columns.is_empty() {
+        return h.column_names().map(str::to_owned).collect();
+    }
+    let meta = |k: &str| {
+        h.metadata
+            .lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+    };
+    match (meta("columns"), meta("context_columns")) {
+        (Some(x), Some(c)) => x
+            .split(',')
+            .chain(c.split(','))
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The data rows of a simple headered CSV (no quoted commas; a BOM, quotes
+/// around cells and spaces are removed), each with its line number and its
+/// values in the model's order: the columns matched to `names` by name, or by
+/// position when `names` is empty.
+pub fn read_vectors(
+    path: &Path,
+    names: &[String],
+    n: usize,
+) -> Result<Vec<(usize, Vec<f32>)>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_end_matches('\r')
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_owned())
+            .collect()
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or(format!("{}: empty", path.display()))?;
+    let header = cells(header);
+    let order: Vec<usize> = if names.is_empty() {
+        (0..n).collect()
+    } else {
+        names
+            .iter()
+            .map(|want| {
+                header
+                    .iter()
+                    .position(|h| h == want)
+                    .ok_or(format!("{}: no column {want:?}", path.display()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if header.len() != n {
+        return Err(format!(
+            "{}: {} columns, the model has {n}",
+            path.display(),
+            header.len()
+        ));
+    }
+    lines
+        .map(|(i, l)| {
+            let c = cells(l);
+            let v = order
+                .iter()
+                .map(|&j| {
+                    c.get(j).and_then(|s| s.parse::<f32>().ok()).ok_or(format!(
+                        "{}: line {}: bad cell",
+                        path.display(),
+                        i + 1
+                    ))
+                })
+                .collect::<Result<Vec<f32>, String>>()?;
+            Ok((i + 1, v))
+        })
+        .collect()
+}
+
+/// Flash and static RAM of a 32-bit little-endian ELF (a Cortex-M firmware):
+/// flash = the allocated sections with contents (`.vector_table`, `.text`,
+/// `.rodata`, `.data`'s image), RAM = the allocated writable ones (`.data`,
+/// `.bss`, `.uninit`). What `llvm-size -A` lists, summed.
+pub fn elf_sizes(elf: &[u8]) -> (u64, u64) {
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([elf[o], elf[o + 1]]));
+    let u32_at = |o: usize| {
+        u64::from(u32::from_le_bytes([
+            elf[o],
+            elf[o + 1],
+            elf[o + 2],
+            elf[o + 3],
+        ]))
+    };
+    assert_eq!(&elf[..5], b"\x7fELF\x01", "not a 32-bit ELF");
+    let shoff = u32_at(0x20) as usize;
+    let shentsize = u16_at(0x2e) as usize;
+    let shnum = u16_at(0x30) as usize;
+    let (mut flash, mut ram) = (0, 0);
+    for i in 0..shnum {
+        let sh = shoff + i * shentsize;
+        let kind = u32_at(sh + 4);
+        let flags = u32_at(sh + 8);
+        let size = u32_at(sh + 20);
+        const ALLOC: u64 = 2;
+        const WRITE: u64 = 1;
+        const PROGBITS: u64 = 1;
+        if flags & ALLOC == 0 {
+            continue;
+        }
+        if kind == PROGBITS {
+            flash += size;
+        }
+        if flags & WRITE != 0 {
+            ram += size;
+        }
+    }
+    (flash, ram)
 }

@@ -179,7 +179,7 @@ fn wrong_header_missing_file_and_missing_argument_fail() {
     assert_eq!(r.code(), Some(1), "{}", show(&r));
     assert!(
         r.stderr
-            .contains("the header has 3 columns, the model needs 6"),
+            .contains("header: the model's column \"acc_x\" is missing"),
         "{}",
         show(&r)
     );
