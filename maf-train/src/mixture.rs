@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 
 use maf_core::Covariance;
 
-use crate::model::HALF_LN_2PI;
+/// `ln(2π) / 2`.
+pub const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Added to every covariance's diagonal (standardised units): scikit-learn's
 /// `reg_covar`, as in the anchor of `data/baselines.md`.

@@ -17,7 +17,7 @@ use rand_distr::{Distribution, StandardNormal};
 pub const BN_EPS: f64 = 1e-5;
 
 /// `ln(2π) / 2`.
-pub const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+pub use crate::mixture::HALF_LN_2PI;
 
 /// Floating-point type the model computes in: `f32` for training, `f64` for checks.
 pub trait Real:

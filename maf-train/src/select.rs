@@ -288,6 +288,8 @@ pub fn search(
         let mut starts: Vec<(f64, Vec<f64>, mixture::Gmm)> = Vec::new();
         if !ok {
             trial.status = "over the device budget".into();
+        } else if crate::interrupt::requested() && !gmms.is_empty() {
+            trial.status = "skipped: interrupted".into();
         } else if Instant::now() >= deadline && !gmms.is_empty() {
             trial.status = "skipped: time budget spent".into();
         } else {
@@ -400,6 +402,8 @@ pub fn search(
         let mut fitted = None;
         if !ok {
             trial.status = "over the device budget".into();
+        } else if crate::interrupt::requested() && fits.iter().any(Option::is_some) {
+            trial.status = "skipped: interrupted".into();
         } else if Instant::now() >= deadline && fits.iter().any(Option::is_some) {
             trial.status = "skipped: time budget spent".into();
         } else if let Err(e) = shape_of(&arch).check() {
@@ -427,7 +431,9 @@ pub fn search(
                     trial.valid_ll = f.valid_ll;
                     trial.epochs = f.epochs;
                     trial.best_epoch = f.best_epoch;
-                    trial.status = if Instant::now() >= deadline {
+                    trial.status = if crate::interrupt::requested() {
+                        "trained (interrupted)".into()
+                    } else if Instant::now() >= deadline {
                         "trained (stopped by the time budget)".into()
                     } else {
                         "trained".into()

@@ -199,6 +199,10 @@ fn run_epoch(
     let arch = st.params.arch;
     let mut loss_sum = 0.0;
     for &(b0, b1) in batches {
+        // SIGINT/SIGTERM: stop at the end of the current minibatch.
+        if crate::interrupt::requested() {
+            break;
+        }
         let idx = &order[b0..b1];
         if st.xb.nrows() != idx.len() {
             *st.xb = Array2::zeros((idx.len(), arch.dim));
@@ -515,7 +519,8 @@ pub fn fit_from(
             }
         }
         let (best_ll, best_epoch) = best.as_ref().map_or((f64::NAN, 0), |b| (b.2, b.3));
-        out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        out_of_time =
+            deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::requested();
         on_epoch(&EpochReport {
             epoch,
             max_epochs: hp.max_epochs,

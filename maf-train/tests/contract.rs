@@ -318,7 +318,6 @@ fn sigint_and_sigterm_during_fit_keep_the_best_model_and_exit_130() {
 }
 
 #[test]
-#[ignore = "needs the interrupt checks in train.rs's minibatch loop and select.rs's candidate loop (the lead's files); until then training runs on to --time-budget after the signal"]
 fn sigint_stops_fit_within_seconds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, after, text, m) = interrupted_fit(dir.path(), "-INT");
