@@ -16,6 +16,7 @@
 compile_error!("maf-core evaluates no model without one of its features `relu`, `tanh`");
 
 pub mod base;
+pub mod batch;
 pub mod blob;
 mod crc;
 mod error;
