@@ -17,6 +17,7 @@ pub mod hyper;
 pub mod metrics;
 pub mod mixture;
 pub mod model;
+pub mod parallel;
 pub mod plot;
 pub mod report;
 pub mod select;
