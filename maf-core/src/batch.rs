@@ -35,8 +35,9 @@
 
 use crate::base::{Base, Covariance};
 use crate::kernel::HALF_LN_2PI;
-use crate::shape::{TANH_CLAMP, TANH_LINEAR, tanh_rational};
+use crate::shape::{TANH_CLAMP, TANH_LINEAR};
 use crate::{Activation, Error, Result, Shape};
+use wide::{CmpGt, CmpLt, f32x8};
 
 /// Vectors evaluated in lockstep by [`crate::MafView::log_prob_batch`]. Row counts
 /// need not be a multiple of it (the last block is padded).
@@ -97,20 +98,21 @@ impl<'s> Work<'s> {
     }
 }
 
-/// `a[l] += w * x[l]` for every lane.
+/// The lanes as one SIMD vector (two SSE registers on baseline x86-64).
 #[inline(always)]
-fn mac(a: &mut Lane, w: f32, x: &Lane) {
-    for (a, x) in a.iter_mut().zip(x) {
-        *a += w * x;
-    }
+fn v(a: &Lane) -> f32x8 {
+    f32x8::from(*a)
 }
 
-/// `a + Σ w[j] x[j]` per lane, in index order (the one-vector `dot`).
+/// `a + Σ w[j] x[j]` per lane, in index order (the one-vector `dot`), each
+/// term a product, then a sum: never fused.
 #[inline(always)]
 fn dot(a: &mut Lane, w: &[f32], x: &[Lane]) {
+    let mut acc = v(a);
     for (&w, x) in w.iter().zip(x) {
-        mac(a, w, x);
+        acc += f32x8::splat(w) * v(x);
     }
+    *a = acc.to_array();
 }
 
 /// A hidden activation over lanes.
@@ -127,11 +129,10 @@ struct Relu;
 impl LaneAct for Relu {
     #[inline(always)]
     fn apply(self, a: &Lane) -> Lane {
-        let mut h = *a;
-        for h in &mut h {
-            *h = if *h > 0.0 { *h } else { 0.0 };
-        }
-        h
+        // `if a > 0 { a } else { +0.0 }` (NaN gives +0.0).
+        let a = v(a);
+        let zero = f32x8::splat(0.0);
+        a.cmp_gt(zero).blend(a, zero).to_array()
     }
 }
 
@@ -141,25 +142,31 @@ struct Tanh;
 
 #[cfg(feature = "tanh")]
 impl LaneAct for Tanh {
-    /// [`crate::tanh`] per lane (branch-free: clamp, rational, select), one
-    /// operation per loop so that each loop is one SIMD instruction.
+    /// [`crate::tanh`] per lane (branch-free: clamp, rational, select), its
+    /// operations in its order.
     #[inline(always)]
     fn apply(self, a: &Lane) -> Lane {
-        let mut x = *a;
-        for x in &mut x {
-            *x = if *x < -TANH_CLAMP { -TANH_CLAMP } else { *x };
-        }
-        for x in &mut x {
-            *x = if *x > TANH_CLAMP { TANH_CLAMP } else { *x };
-        }
-        let mut r = [0.0f32; LANES];
-        for (r, &x) in r.iter_mut().zip(&x) {
-            *r = tanh_rational(x);
-        }
-        for (r, &a) in r.iter_mut().zip(a) {
-            *r = if a.abs() < TANH_LINEAR { a } else { *r };
-        }
-        r
+        let a = v(a);
+        let (lo, hi) = (f32x8::splat(-TANH_CLAMP), f32x8::splat(TANH_CLAMP));
+        // `f32::clamp`: below `lo` gives `lo`, above `hi` gives `hi`, NaN stays.
+        let x = a.cmp_lt(lo).blend(lo, a);
+        let x = x.cmp_gt(hi).blend(hi, x);
+        let x2 = x * x;
+        let k = f32x8::splat;
+        let mut p = k(-2.760_768_5e-16_f32);
+        p = p * x2 + k(2.000_188e-13);
+        p = p * x2 + k(-8.604_672e-11);
+        p = p * x2 + k(5.122_297e-8);
+        p = p * x2 + k(1.485_722_4e-5);
+        p = p * x2 + k(6.372_619_3e-4);
+        p = p * x2 + k(4.893_524_6e-3);
+        p *= x;
+        let mut q = k(1.198_258_4e-6_f32);
+        q = q * x2 + k(1.185_347e-4);
+        q = q * x2 + k(2.268_434_6e-3);
+        q = q * x2 + k(4.893_525e-3);
+        let r = p / q;
+        a.abs().cmp_lt(k(TANH_LINEAR)).blend(a, r).to_array()
     }
 }
 
@@ -167,8 +174,9 @@ impl LaneAct for Tanh {
 /// (every unit: see the module documentation for ReLU units at zero).
 #[inline(always)]
 fn scatter(h: &Lane, col: &[f32], tail: &mut [Lane]) {
+    let h = v(h);
     for (t, &w) in tail.iter_mut().zip(col) {
-        mac(t, w, h);
+        *t = (v(t) + f32x8::splat(w) * h).to_array();
     }
 }
 
@@ -555,13 +563,8 @@ fn finish<A: LaneAct>(
 /// call `libm::expf` itself.
 #[inline(always)]
 fn expf(x: &Lane) -> Lane {
-    let mut y = [0.0f32; LANES];
-    let mut slow = false;
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = expf_fast(x);
-        slow |= needs_libm(x);
-    }
-    if slow {
+    let mut y = expf_fast(v(x)).to_array();
+    if x.iter().any(|&x| needs_libm(x)) {
         for (y, &x) in y.iter_mut().zip(x) {
             if needs_libm(x) {
                 *y = libm::expf(x);
@@ -579,12 +582,13 @@ fn needs_libm(x: f32) -> bool {
     hx >= 0x42a0_0000 && !zero
 }
 
-/// `libm::expf` (FreeBSD's `e_expf.c`) without branches, for `|x| < 80` (then
-/// `scalbnf(y, k)` is the exact product `y 2^k`) and `x <= -103.972084`. Its
-/// float-to-integer conversions are done in float arithmetic (exact in that
-/// range), so that the compiler vectorises the whole function over lanes.
+/// `libm::expf` (FreeBSD's `e_expf.c`) on 8 lanes without branches, right for
+/// `|x| < 80` (then `scalbnf(y, k)` is the exact product `y 2^k`) and for
+/// `x <= -103.972084` (0). The float-to-integer conversions are done in float
+/// arithmetic, exact in that range.
 #[inline(always)]
-fn expf_fast(x: f32) -> f32 {
+fn expf_fast(x: f32x8) -> f32x8 {
+    use wide::i32x8;
     const LN2_HI: f32 = 6.931_457_5e-1;
     const LN2_LO: f32 = 1.428_606_8e-6;
     // libm's 0x3fb8aa3b, which is `LOG2_E` rounded to f32.
@@ -595,41 +599,30 @@ fn expf_fast(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     /// `2^23 + 127`: the low bits of `k + BIAS` are `k + 127`.
     const BIAS: f32 = 8_388_735.0;
-    let bits = x.to_bits();
-    let hx = bits & 0x7fff_ffff;
-    let negative = bits >> 31 != 0;
-    let sign = if negative { -1.0f32 } else { 1.0 };
+    let k = f32x8::splat;
+    let mask = |m: i32x8| -> f32x8 { bytemuck::cast(m) };
+    let hx = bytemuck::cast::<f32x8, i32x8>(x) & i32x8::splat(0x7fff_ffff);
+    let above = |b: i32| mask(hx.cmp_gt(i32x8::splat(b)));
+    // Where `x` is non-zero, which is wherever the sign is used below.
+    let negative = x.cmp_lt(k(0.0));
+    let sign = negative.blend(k(-1.0), k(1.0));
     // `k = (INV_LN2 * x + HALF[sign]) as i32`: truncation toward zero.
-    let t = INV_LN2 * x + 0.5 * sign;
-    let near = (t + ROUND) - ROUND;
-    let k_big = if near.abs() > t.abs() {
-        near - sign
-    } else {
-        near
-    };
-    let kf = if hx > 0x3f85_1592 {
-        k_big
-    } else if hx > 0x3eb1_7218 {
-        sign
-    } else {
-        0.0
-    };
-    let hi = x - kf * LN2_HI;
-    let lo = kf * LN2_LO;
+    let t = k(INV_LN2) * x + k(0.5) * sign;
+    let near = (t + k(ROUND)) - k(ROUND);
+    let k_big = near.abs().cmp_gt(t.abs()).blend(near - sign, near);
+    let kf = above(0x3f85_1592).blend(k_big, above(0x3eb1_7218).blend(sign, k(0.0)));
+    let hi = x - kf * k(LN2_HI);
+    let lo = kf * k(LN2_LO);
     let r = hi - lo;
     let xx = r * r;
-    let c = r - xx * (P1 + xx * P2);
-    let y = 1.0 + (r * c / (2.0 - c) - lo + hi);
+    let c = r - xx * (k(P1) + xx * k(P2));
+    let y = k(1.0) + (r * c / (k(2.0) - c) - lo + hi);
     // `2^k` (other k than -126..=127 only in lanes that are replaced).
-    let scale = f32::from_bits(((kf + BIAS).to_bits() & 0xff) << 23);
+    let e = bytemuck::cast::<f32x8, i32x8>(kf + k(BIAS)) & i32x8::splat(0xff);
+    let scale: f32x8 = bytemuck::cast(e << 23);
     let main = y * scale;
-    if hx <= 0x3900_0000 {
-        1.0 + x
-    } else if negative && hx >= 0x42cf_f1b5 {
-        0.0
-    } else {
-        main
-    }
+    let zero = negative & above(0x42cf_f1b4);
+    above(0x3900_0000).blend(zero.blend(k(0.0), main), k(1.0) + x)
 }
 
 #[cfg(test)]

@@ -183,8 +183,9 @@ impl<'a> MafView<'a> {
         )
     }
 
-    /// Floats of scratch [`MafView::log_prob_batch`] needs:
+    /// Floats of scratch [`MafView::log_prob_batch`] needs (feature `std`):
     /// [`batch::LANES`](crate::batch::LANES) times [`Shape::scratch_len`].
+    #[cfg(feature = "std")]
     pub fn batch_scratch_len(&self) -> usize {
         crate::batch::scratch_len(self.header.shape)
     }
@@ -202,6 +203,7 @@ impl<'a> MafView<'a> {
     /// [`Error::LengthMismatch`] if `xs`, `ctxs` or `scratch` (at least
     /// [`MafView::batch_scratch_len`] floats) does not fit `out.len()` rows.
     /// Errors of single rows go to `out`. Never panics.
+    #[cfg(feature = "std")]
     pub fn log_prob_batch(
         &self,
         xs: &[f32],
