@@ -1,6 +1,9 @@
 //! Host throughput of the density pass on the reference shape (D=8, H=64, L=5,
 //! one hidden layer, ReLU, batch norm), through `MafView` (run-time shapes) and
-//! `Maf` (const shapes), one vector at a time and over a batch.
+//! `Maf` (const shapes), one vector at a time and over a batch, and through the
+//! batched pass `MafView::log_prob_batch` (lanes across vectors) on one thread
+//! and on two (the batch split in halves, `std::thread::scope`); `tanh` on the
+//! same weights for the batched pass.
 //!
 //! `cargo bench -p maf-core --bench log_prob`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -19,7 +22,7 @@ fn rng(state: &mut u64) -> f32 {
     ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
 }
 
-fn reference_blob() -> AlignedBlob {
+fn reference_blob(activation: Activation) -> AlignedBlob {
     let shape = Shape {
         dim: D,
         context: 0,
@@ -43,7 +46,7 @@ fn reference_blob() -> AlignedBlob {
     }
     let header = Header {
         shape,
-        activation: Activation::Relu,
+        activation,
         threshold: None,
         base: maf_core::Base::StandardNormal,
         window: maf_core::blob::Window::PER_VECTOR,
@@ -65,7 +68,7 @@ fn rate(rows: usize, budget: Duration, mut f: impl FnMut() -> f32) -> f64 {
 }
 
 fn main() {
-    let blob = reference_blob();
+    let blob = reference_blob(Activation::Relu);
     let view = MafView::from_blob(blob.as_bytes()).unwrap();
     let maf = Maf::<D, 64, 5>::from_blob(blob.as_bytes()).unwrap();
     let mut s = 42u64;
@@ -104,8 +107,58 @@ fn main() {
             .map(|x| maf.log_prob(x, &[]).unwrap_or(0.0))
             .sum()
     });
+    let flat: Vec<f32> = batch.iter().flatten().copied().collect();
+    let tanh_blob = reference_blob(Activation::Tanh);
+    let tanh_view = MafView::from_blob(tanh_blob.as_bytes()).unwrap();
+    let batched = |view: &MafView<'_>, threads: usize| {
+        let rows = batch.len();
+        let per = rows.div_ceil(threads);
+        let mut scratch: Vec<Vec<f32>> = (0..threads)
+            .map(|_| vec![0.0; view.batch_scratch_len()])
+            .collect();
+        let mut out = vec![Ok(0.0f32); rows];
+        rate(rows, budget, || {
+            std::thread::scope(|sc| {
+                for ((xs, out), scratch) in flat
+                    .chunks(per * D)
+                    .zip(out.chunks_mut(per))
+                    .zip(scratch.iter_mut())
+                {
+                    sc.spawn(move || view.log_prob_batch(xs, &[], out, scratch).unwrap());
+                }
+            });
+            out[rows - 1].unwrap_or(0.0)
+        })
+    };
+    // The batched pass gives the one-vector bits (checked here on the bench data).
+    let mut out = vec![Ok(0.0f32); batch.len()];
+    let mut bscratch = vec![0.0; view.batch_scratch_len()];
+    view.log_prob_batch(&flat, &[], &mut out, &mut bscratch)
+        .unwrap();
+    for (x, o) in batch.iter().zip(&out) {
+        let one = view.log_prob(x, &[], &mut scratch);
+        assert_eq!(one.map(f32::to_bits), o.map(f32::to_bits));
+    }
+    let batched_1 = batched(&view, 1);
+    let batched_2 = batched(&view, 2);
+    let tanh_batch = {
+        let mut scratch = vec![0.0; tanh_view.shape().scratch_len()];
+        rate(batch.len(), budget, || {
+            batch
+                .iter()
+                .map(|x| tanh_view.log_prob(x, &[], &mut scratch).unwrap_or(0.0))
+                .sum()
+        })
+    };
+    let tanh_1 = batched(&tanh_view, 1);
+    let tanh_2 = batched(&tanh_view, 2);
     let macs = view.shape().macs() as f64;
     for (name, r) in [
+        ("MafView batched, 1 thread ", batched_1),
+        ("MafView batched, 2 threads", batched_2),
+        ("tanh MafView batch        ", tanh_batch),
+        ("tanh batched, 1 thread    ", tanh_1),
+        ("tanh batched, 2 threads   ", tanh_2),
         ("MafView single", single_view),
         ("Maf     single", single_maf),
         ("MafView batch ", batch_view),

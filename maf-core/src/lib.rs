@@ -16,6 +16,9 @@
 compile_error!("maf-core evaluates no model without one of its features `relu`, `tanh`");
 
 pub mod base;
+// The batched density pass (host scoring; SIMD through `wide`).
+#[cfg(feature = "std")]
+pub mod batch;
 pub mod blob;
 mod crc;
 pub mod detector;

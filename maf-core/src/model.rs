@@ -183,6 +183,45 @@ impl<'a> MafView<'a> {
         )
     }
 
+    /// Floats of scratch [`MafView::log_prob_batch`] needs (feature `std`):
+    /// [`batch::LANES`](crate::batch::LANES) times [`Shape::scratch_len`].
+    #[cfg(feature = "std")]
+    pub fn batch_scratch_len(&self) -> usize {
+        crate::batch::scratch_len(self.header.shape)
+    }
+
+    /// Log densities of many vectors at once, [`batch::LANES`](crate::batch::LANES)
+    /// of them in lockstep (SIMD lanes across vectors): `xs` holds
+    /// `rows = out.len()` vectors one after the other (`rows × D` floats), `ctxs`
+    /// their contexts (`rows × C`, empty for an unconditional model), and `out[r]`
+    /// receives exactly what [`MafView::log_prob`] returns for row `r`, bit for
+    /// bit: its value, or its error ([`Error::NonFiniteInput`],
+    /// [`Error::NonFiniteContext`], [`Error::Overflow`]). About 5 times faster
+    /// on a host (see the `log_prob` benchmark).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `xs`, `ctxs` or `scratch` (at least
+    /// [`MafView::batch_scratch_len`] floats) does not fit `out.len()` rows.
+    /// Errors of single rows go to `out`. Never panics.
+    #[cfg(feature = "std")]
+    pub fn log_prob_batch(
+        &self,
+        xs: &[f32],
+        ctxs: &[f32],
+        out: &mut [Result<f32>],
+        scratch: &mut [f32],
+    ) -> Result<()> {
+        let model = crate::batch::Model {
+            shape: self.header.shape,
+            activation: self.header.activation,
+            weights: self.weights,
+            log_det_const: self.log_det_const,
+            base: self.header.base,
+            base_weights: self.base_weights,
+        };
+        crate::batch::log_prob_batch(&model, xs, ctxs, out, scratch)
+    }
+
     /// The transform to the base space, `u = f⁻¹(x)`, written into `u`; returns
     /// `log|det ∂f⁻¹/∂x|` (raw units), so that
     /// `log_prob(x) = base_log_density(u) + log_det` (for the standard normal base,

@@ -301,6 +301,9 @@ pub struct BenchArgs {
     /// Epochs to time.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// Threads for training and for the batched log density (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// `maf-train report` (see `maf-train report --help`).

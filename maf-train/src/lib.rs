@@ -31,6 +31,7 @@ pub mod io;
 pub mod metrics;
 pub mod mixture;
 pub mod model;
+pub mod parallel;
 pub mod report;
 pub mod scoring;
 pub mod select;

@@ -527,6 +527,10 @@ fn row<F: Real>(t: &Array2<F>) -> ndarray::ArrayView1<'_, F> {
     t.row(0)
 }
 
+/// Fewest rows a thread of [`Params::made_rows`] gets (smaller chunks are not
+/// worth a thread).
+const MIN_ROWS_PER_THREAD: usize = 64;
+
 impl<F: Real> Params<F> {
     /// One MADE's affine core: returns `(a1, h1, a2, h2, e = exp(-alpha), u, row
     /// sums of alpha)`.
@@ -606,6 +610,80 @@ impl<F: Real> Params<F> {
         (u, a)
     }
 
+    /// [`Params::made`] with the rows split into `threads` contiguous chunks, one
+    /// thread each. Every row's results are computed by the same operations as in
+    /// one call over all rows (the products are row by row), so they are the same
+    /// bits whatever `threads` is (tested: `train::tests`).
+    #[allow(clippy::type_complexity)]
+    fn made_rows(
+        &self,
+        l: usize,
+        s: &ArrayView2<'_, F>,
+        c: &ArrayView2<'_, F>,
+        threads: usize,
+    ) -> (
+        Array2<F>,
+        Array2<F>,
+        Option<Array2<F>>,
+        Option<Array2<F>>,
+        Array2<F>,
+        Array2<F>,
+        Array1<F>,
+    ) {
+        let n = s.nrows();
+        let threads = threads.min(n / MIN_ROWS_PER_THREAD).max(1);
+        if threads == 1 {
+            return self.made(l, s, c);
+        }
+        let per = n.div_ceil(threads);
+        let parts = std::thread::scope(|sc| {
+            let handles: Vec<_> = (1..threads)
+                .map(|t| {
+                    let (lo, hi) = ((t * per).min(n), ((t + 1) * per).min(n));
+                    let st = s.slice_axis(Axis(0), ndarray::Slice::from(lo..hi));
+                    let ct = c.slice_axis(Axis(0), ndarray::Slice::from(lo..hi));
+                    sc.spawn(move || self.made(l, &st, &ct))
+                })
+                .collect();
+            let head = ndarray::Slice::from(..per.min(n));
+            let first = self.made(
+                l,
+                &s.slice_axis(Axis(0), head),
+                &c.slice_axis(Axis(0), head),
+            );
+            let mut parts = vec![first];
+            for h in handles {
+                match h.join() {
+                    Ok(r) => parts.push(r),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            }
+            parts
+        });
+        let cat = |views: Vec<ndarray::ArrayView2<'_, F>>| {
+            ndarray::concatenate(Axis(0), &views)
+                .unwrap_or_else(|_| unreachable!("row chunks of one matrix"))
+        };
+        let a1 = cat(parts.iter().map(|p| p.0.view()).collect());
+        let h1 = cat(parts.iter().map(|p| p.1.view()).collect());
+        let a2s: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| p.2.as_ref().map(|a| a.view()))
+            .collect();
+        let h2s: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| p.3.as_ref().map(|a| a.view()))
+            .collect();
+        let a2 = a2s.map(cat);
+        let h2 = h2s.map(cat);
+        let e = cat(parts.iter().map(|p| p.4.view()).collect());
+        let u = cat(parts.iter().map(|p| p.5.view()).collect());
+        let sums: Vec<_> = parts.iter().map(|p| p.6.view()).collect();
+        let alpha_sum = ndarray::concatenate(Axis(0), &sums)
+            .unwrap_or_else(|_| unreachable!("row chunks of one vector"));
+        (a1, h1, a2, h2, e, u, alpha_sum)
+    }
+
     /// Forward pass. Returns the final standard-normal variables `y` (rows ×
     /// D), the per-row log-determinant and, in training mode, the caches.
     fn forward(
@@ -614,6 +692,7 @@ impl<F: Real> Params<F> {
         c: ArrayView2<'_, F>,
         mut bn: BnMode<'_>,
         keep: bool,
+        threads: usize,
     ) -> (Array2<F>, Array1<F>, Vec<Cache<F>>) {
         let arch = self.arch;
         let n = x.nrows();
@@ -624,7 +703,7 @@ impl<F: Real> Params<F> {
         let eps = F::of(BN_EPS);
         for l in 0..arch.layers {
             let (a1, h1, a2, h2, e, u, alpha_sum) = if keep {
-                self.made(l, &s.view(), &c)
+                self.made_rows(l, &s.view(), &c, threads)
             } else {
                 let (u, alpha_sum) = self.made_split(l, &s.view(), &c);
                 let z = || Array2::zeros((0, 0));
@@ -707,7 +786,7 @@ impl<F: Real> Params<F> {
             Some(s) => BnMode::Fixed(s),
             None => BnMode::Batch,
         };
-        let (y, logdet, _) = self.forward(x, c, mode, false);
+        let (y, logdet, _) = self.forward(x, c, mode, false, 1);
         self.base_log_density(&y) + &logdet
     }
 
@@ -858,7 +937,7 @@ impl<F: Real> Params<F> {
             var: Vec::new(),
         };
         if self.arch.batch_norm {
-            let _ = self.forward(x, c, BnMode::Collect(&mut st), false);
+            let _ = self.forward(x, c, BnMode::Collect(&mut st), false, 1);
         }
         st
     }
@@ -873,11 +952,24 @@ impl<F: Real> Params<F> {
         c: ArrayView2<'_, F>,
         grad: &mut Params<F>,
     ) -> F {
+        self.loss_and_grad_threads(masks, x, c, grad, 1)
+    }
+
+    /// [`Params::loss_and_grad`] with each MADE's forward pass split over
+    /// `threads` threads by rows: the same bits for every thread count.
+    pub fn loss_and_grad_threads(
+        &self,
+        masks: &Masks<F>,
+        x: ArrayView2<'_, F>,
+        c: ArrayView2<'_, F>,
+        grad: &mut Params<F>,
+        threads: usize,
+    ) -> F {
         let arch = self.arch;
         let d = arch.dim;
         let n = x.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
-        let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true);
+        let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true, threads);
         let loss = -(self.base_log_density(&y) + &logdet).sum() * inv_n;
         // L = mean_n(-log base(y_n) - logdet_n): for the standard normal,
         // dL/dy = y / N.

@@ -184,6 +184,8 @@ struct Step<'a> {
     masks: &'a Masks<f32>,
     xb: &'a mut Array2<f32>,
     cb: &'a mut Array2<f32>,
+    /// Threads of each minibatch's forward pass (the same bits for any count).
+    threads: usize,
 }
 
 /// One pass over the minibatches `batches` of the rows in `order`: returns the
@@ -212,9 +214,13 @@ fn run_epoch(
             st.xb.row_mut(r).assign(&train.x.row(i));
             st.cb.row_mut(r).assign(&train.c.row(i));
         }
-        let loss = st
-            .params
-            .loss_and_grad(st.masks, st.xb.view(), st.cb.view(), st.grad);
+        let loss = st.params.loss_and_grad_threads(
+            st.masks,
+            st.xb.view(),
+            st.cb.view(),
+            st.grad,
+            st.threads,
+        );
         if !loss.is_finite() {
             return Err("non-finite training loss");
         }
@@ -278,6 +284,23 @@ pub fn bench(
     rows: usize,
     epochs: usize,
 ) -> Result<BenchResult> {
+    bench_threads(dim, layers, hidden, batch, rows, epochs, 1)
+}
+
+/// [`bench()`] with each minibatch's forward pass on `threads` threads (as
+/// [`fit_from_threads`] trains).
+///
+/// # Errors
+/// As [`bench()`].
+pub fn bench_threads(
+    dim: usize,
+    layers: usize,
+    hidden: usize,
+    batch: usize,
+    rows: usize,
+    epochs: usize,
+    threads: usize,
+) -> Result<BenchResult> {
     use rand_distr::{Distribution, StandardNormal};
     let hp = crate::hyper::FitParams {
         layers,
@@ -326,6 +349,7 @@ pub fn bench(
             masks: &masks,
             xb: &mut xb,
             cb: &mut cb,
+            threads: threads.max(1),
         };
         run_epoch(&mut st, &hp, data, &order, &batches, 1e-3)
             .map_err(|why| Error::Diverged(why.to_string()))?;
@@ -405,6 +429,47 @@ pub fn fit_from(
     log_jacobian: f64,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Fitted> {
+    // One thread: measured, splitting only the forward pass made training at
+    // batch 256 slower on 2 cores (214k against 244k rows/s, scripts/bench-host.sh);
+    // the result is the same bits for every thread count.
+    let threads = 1;
+    fit_from_threads(
+        hp,
+        arch,
+        init,
+        deadline,
+        train,
+        valid,
+        log_jacobian,
+        on_epoch,
+        threads,
+    )
+}
+
+/// [`fit_from`] on `threads` threads (0: [`crate::parallel::available_threads`];
+/// [`fit_from`] uses one): each minibatch's forward pass is split by rows,
+/// every row computed as on one thread, so the result is the same, bit for bit,
+/// for every thread count.
+///
+/// # Errors
+/// As [`fit`].
+#[allow(clippy::too_many_arguments)]
+pub fn fit_from_threads(
+    hp: &CheckedFitParams,
+    arch: Arch,
+    init: Option<Params<f32>>,
+    deadline: Option<Instant>,
+    train: Data<'_>,
+    valid: Data<'_>,
+    log_jacobian: f64,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+    threads: usize,
+) -> Result<Fitted> {
+    let threads = if threads == 0 {
+        crate::parallel::available_threads()
+    } else {
+        threads
+    };
     let n = train.x.nrows();
     if n < 2 || valid.x.nrows() == 0 {
         return Err(Error::InvalidParam {
@@ -455,6 +520,7 @@ pub fn fit_from(
                 masks: &masks,
                 xb: &mut xb,
                 cb: &mut cb,
+                threads,
             },
             hp,
             train,
