@@ -370,20 +370,57 @@ fn scatter<A: Act>(
     Ok(())
 }
 
-/// One unit of a one-hidden-layer MADE: `h = act(b + w·z + wc·cz)` from its row
-/// `[b, w[..z.len()], wc[..cz.len()]]`, then `tail[i] += col[i] h`.
+/// The hidden value of one unit of a one-hidden-layer MADE,
+/// `h = act(b + w·z + wc·cz)` from its row `[b, w[..z.len()], wc[..cz.len()]]`, if
+/// it feeds the outputs (a ReLU unit at 0 does not). The one piece of code every
+/// `group1*` variant evaluates a unit with, so they cannot drift apart.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+fn hidden<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32]) -> Option<f32> {
+    let (&b, w) = row.split_first()?;
+    let (wx, wc) = w.split_at_checked(z.len()).unwrap_or((w, &[]));
+    let h = act.apply(dot(dot(b, wx, z), wc, cz));
+    act.feeds(h).then_some(h)
+}
+
+/// One unit of a one-hidden-layer MADE ([`hidden`]), then `tail[i] += col[i] h`.
+#[inline(always)]
 fn unit<A: Act>(act: A, row: &[f32], z: &[f32], cz: &[f32], col: &[f32], tail: &mut [f32]) {
-    if let Some((&b, w)) = row.split_first() {
-        let (wx, wc) = w.split_at_checked(z.len()).unwrap_or((w, &[]));
-        let h = act.apply(dot(dot(b, wx, z), wc, cz));
-        if act.feeds(h) {
-            for (t, w) in tail.iter_mut().zip(col) {
-                *t += w * h;
-            }
+    if let Some(h) = hidden(act, row, z, cz) {
+        for (t, w) in tail.iter_mut().zip(col) {
+            *t += w * h;
         }
     }
+}
+
+/// The weight rows of a group of `n` first-layer units (`row_len` weights each)
+/// and their output columns (`tail` weights each), taken from the streams;
+/// `None` when the units feed no output (`tail` = 0, D = 1). Shared by every
+/// `group1*` variant.
+#[inline(always)]
+fn group_weights<'a, 'b>(
+    n: usize,
+    row_len: usize,
+    tail: usize,
+    l1: &mut Cursor<'a>,
+    out: &mut Cursor<'b>,
+) -> Result<Option<(&'a [f32], &'b [f32])>> {
+    let rows = l1.take(n * row_len)?;
+    let cols = out.take(n * tail)?;
+    if tail == 0 {
+        return Ok(None);
+    }
+    Ok(Some((rows, cols)))
+}
+
+/// The output columns of a group of units with constant shapes: with const
+/// shapes every row and column sits at a constant offset from the MADE's start,
+/// and LLVM then addresses the columns as `base + iv + offset` with offsets
+/// beyond VLDR's ±1020-byte reach: one extra ADD per weight. Hiding where the
+/// column block starts gives it its own pointer. `len` (= `cols.len()`) is
+/// passed so that the compiler still knows the length.
+#[inline(always)]
+fn own_pointer(cols: &[f32], len: usize) -> Result<&[f32]> {
+    core::hint::black_box(cols).get(..len).ok_or(MALFORMED)
 }
 
 /// The `n` first-layer units of degree `M` of a one-hidden-layer MADE, each fed
@@ -401,24 +438,14 @@ fn group1<const M: usize, A: Act>(
     cz: &[f32],
     acc: &mut [f32],
 ) -> Result<()> {
-    let row_len = 1 + M + cz.len();
-    let rows = l1.take(n * row_len)?;
     let tail = acc.get_mut(2 * M..).unwrap_or_default();
-    let cols = out.take(n * tail.len())?;
-    if tail.is_empty() {
-        // D = 1: the units feed no output.
+    let Some((rows, cols)) = group_weights(n, 1 + M + cz.len(), tail.len(), l1, out)? else {
         return Ok(());
-    }
+    };
     let zs: [f32; M] = *z.first_chunk().ok_or(MALFORMED)?;
-    // With const shapes every row and column sits at a constant offset from the
-    // MADE's start, and LLVM then addresses the columns as `base + iv + offset`
-    // with offsets beyond VLDR's ±1020-byte reach: one extra ADD per weight.
-    // Hiding where the column block starts gives it its own pointer.
-    let cols = core::hint::black_box(cols)
-        .get(..n * tail.len())
-        .ok_or(MALFORMED)?;
+    let cols = own_pointer(cols, n * tail.len())?;
     for (row, col) in rows
-        .chunks_exact(row_len)
+        .chunks_exact(1 + M + cz.len())
         .zip(cols.chunks_exact(tail.len()))
     {
         unit(act, row, &zs, cz, col, tail);
@@ -440,16 +467,13 @@ fn group1_dyn<A: Act>(
     cz: &[f32],
     acc: &mut [f32],
 ) -> Result<()> {
-    let row_len = 1 + m + cz.len();
-    let rows = l1.take(n * row_len)?;
     let tail = acc.get_mut(2 * m..).unwrap_or_default();
-    let cols = out.take(n * tail.len())?;
-    if tail.is_empty() {
+    let Some((rows, cols)) = group_weights(n, 1 + m + cz.len(), tail.len(), l1, out)? else {
         return Ok(());
-    }
+    };
     let zs = z.get(..m).ok_or(MALFORMED)?;
     for (row, col) in rows
-        .chunks_exact(row_len)
+        .chunks_exact(1 + m + cz.len())
         .zip(cols.chunks_exact(tail.len()))
     {
         unit(act, row, zs, cz, col, tail);
@@ -556,25 +580,18 @@ fn group1_regs<const M: usize, A: Act>(
     dim: usize,
     regs: &mut Regs,
 ) -> Result<()> {
-    let row_len = 1 + M + cz.len();
-    let rows = l1.take(n * row_len)?;
     let tail = 2 * dim.saturating_sub(M);
-    let cols = out.take(n * tail)?;
-    if tail == 0 {
+    let Some((rows, cols)) = group_weights(n, 1 + M + cz.len(), tail, l1, out)? else {
         return Ok(());
-    }
+    };
     let zs: [f32; M] = *z.first_chunk().ok_or(MALFORMED)?;
-    // See `group1`.
-    let cols = core::hint::black_box(cols)
-        .get(..n * tail)
-        .ok_or(MALFORMED)?;
-    for (row, col) in rows.chunks_exact(row_len).zip(cols.chunks_exact(tail)) {
-        if let Some((&b, w)) = row.split_first() {
-            let (wx, wc) = w.split_at_checked(M).unwrap_or((w, &[]));
-            let h = act.apply(dot(dot(b, wx, &zs), wc, cz));
-            if act.feeds(h) {
-                regs.scatter(2 * M, col, h);
-            }
+    let cols = own_pointer(cols, n * tail)?;
+    for (row, col) in rows
+        .chunks_exact(1 + M + cz.len())
+        .zip(cols.chunks_exact(tail))
+    {
+        if let Some(h) = hidden(act, row, &zs, cz) {
+            regs.scatter(2 * M, col, h);
         }
     }
     Ok(())
