@@ -69,6 +69,10 @@ pub struct Window {
     pub len: u32,
     /// Threshold on the window's mean log density, if calibrated.
     pub threshold: Option<f32>,
+    /// Median window score of the healthy data the threshold was calibrated on,
+    /// if stored: the reference that on-site re-baselining
+    /// ([`crate::calibrator`]) moves the threshold with.
+    pub median: Option<f32>,
 }
 
 impl Window {
@@ -76,6 +80,7 @@ impl Window {
     pub const PER_VECTOR: Window = Window {
         len: 1,
         threshold: None,
+        median: None,
     };
 }
 
@@ -205,14 +210,16 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         (0, 0, rest)
     };
     let (threshold, rest) = take::<Option<f32>>(rest, "threshold")?;
-    let (window_len, window_rule, window_threshold, columns, rest) = if version >= 2 {
+    let (window_len, window_rule, window_threshold, window_median, columns, rest) = if version >= 2
+    {
         let (len, rest) = take::<u32>(rest, "window")?;
         let (rule, rest) = take::<u8>(rest, "window_rule")?;
         let (wt, rest) = take::<Option<f32>>(rest, "window_threshold")?;
+        let (wm, rest) = take::<Option<f32>>(rest, "window_median")?;
         let (columns, rest) = take::<&str>(rest, "columns")?;
-        (len, rule, wt, columns, rest)
+        (len, rule, wt, wm, columns, rest)
     } else {
-        (1, 0, None, "", rest)
+        (1, 0, None, None, "", rest)
     };
     let (metadata, rest) = take::<&str>(rest, "metadata")?;
     let (padding, rest) = take::<&[u8]>(rest, "padding")?;
@@ -245,6 +252,9 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
     if window_threshold.is_some_and(|t| !t.is_finite()) {
         return Err(Error::Malformed("window_threshold (not finite)"));
     }
+    if window_median.is_some_and(|t| !t.is_finite()) {
+        return Err(Error::Malformed("window_median (not finite)"));
+    }
     let shape = Shape {
         dim,
         context,
@@ -264,6 +274,7 @@ pub fn parse_region(bytes: &[u8]) -> Result<Blob<'_>> {
         window: Window {
             len: window_len,
             threshold: window_threshold,
+            median: window_median,
         },
         columns,
         metadata,
@@ -420,6 +431,7 @@ mod writer {
         }
         if header.threshold.is_some_and(|t| !t.is_finite())
             || header.window.threshold.is_some_and(|t| !t.is_finite())
+            || header.window.median.is_some_and(|t| !t.is_finite())
         {
             return Err(Error::InvalidHeader("threshold is not finite"));
         }
@@ -450,6 +462,7 @@ mod writer {
             push(&mut out, &header.window.len)?;
             push(&mut out, &0u8)?;
             push(&mut out, &header.window.threshold)?;
+            push(&mut out, &header.window.median)?;
             push(&mut out, header.columns)?;
         }
         push(&mut out, header.metadata)?;

@@ -63,6 +63,19 @@ impl Decision {
     }
 }
 
+/// The window score of log densities given oldest first: their sum, added in
+/// that order in `f32`, divided by their count (`-inf` for none). The one
+/// definition [`Detector`], [`crate::calibrator`] and the host tools share, so
+/// that they get the same bits.
+pub fn window_score<'a>(oldest_first: impl Iterator<Item = &'a f32>) -> f32 {
+    let (sum, n) = oldest_first.fold((0.0f32, 0usize), |(a, n), &v| (a + v, n + 1));
+    if n == 0 {
+        f32::NEG_INFINITY
+    } else {
+        sum / n as f32
+    }
+}
+
 /// A windowed detector over the last `N` vectors (module documentation).
 #[derive(Debug, Clone)]
 pub struct Detector<const N: usize> {
@@ -143,8 +156,7 @@ impl<const N: usize> Detector<N> {
                 seen: self.history.len(),
             };
         }
-        let sum = self.history.oldest_ordered().fold(0.0f32, |a, &v| a + v);
-        let score = sum / N as f32;
+        let score = window_score(self.history.oldest_ordered());
         Decision::Window {
             score,
             // NaN (+inf and -inf in one window) raises an alarm too.

@@ -20,6 +20,7 @@ pub mod base;
 #[cfg(feature = "std")]
 pub mod batch;
 pub mod blob;
+pub mod calibrator;
 mod crc;
 pub mod detector;
 mod error;
@@ -28,6 +29,7 @@ mod model;
 mod shape;
 
 pub use crate::base::{Base, Covariance};
+pub use crate::calibrator::Calibrator;
 pub use crate::crc::crc32;
 pub use crate::detector::{Decision, Detector};
 pub use crate::error::{Error, Result};

@@ -62,6 +62,7 @@ fn the_model_s_window_must_match_and_be_calibrated() {
     let w = Window {
         len: 10,
         threshold: Some(-7.25),
+        median: None,
     };
     assert_eq!(Detector::<10>::for_window(w).unwrap().threshold(), -7.25);
     assert_eq!(
@@ -75,6 +76,7 @@ fn the_model_s_window_must_match_and_be_calibrated() {
     let uncalibrated = Window {
         len: 10,
         threshold: None,
+        median: None,
     };
     assert!(matches!(
         Detector::<10>::for_window(uncalibrated),
@@ -120,5 +122,99 @@ proptest! {
             prop_assert!((score as f64 - exact).abs() <= 1e-3, "{} vs {}", score, exact);
             prop_assert_eq!(got.alarm(), score < threshold);
         }
+    }
+}
+
+mod calibration {
+    use maf_core::blob::Window;
+    use maf_core::calibrator::{MIN_WINDOWS, median, rebaseline};
+    use maf_core::{Calibrator, Decision, Detector, Error};
+
+    const TRAINED: Window = Window {
+        len: 4,
+        threshold: Some(-12.0),
+        median: Some(-6.0),
+    };
+
+    #[test]
+    fn median_is_exact_for_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, -1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [3.0, -1.0, 2.0, f32::NEG_INFINITY]), Some(0.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn the_threshold_moves_with_the_site_median() {
+        // Site windows 1.5 nats lower than at training (median -7.5).
+        let mut site: Vec<f32> = (0..9).map(|i| -7.5 + (i as f32 - 4.0) * 0.25).collect();
+        site.reverse();
+        let w = rebaseline(TRAINED, &mut site).unwrap();
+        assert_eq!(w.threshold, Some(-13.5));
+        assert_eq!(w.median, Some(-7.5));
+        assert_eq!(w.len, 4);
+        // Re-baselining again on the same site changes nothing.
+        assert_eq!(rebaseline(w, &mut site), Ok(w));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_calibrate() {
+        let mut enough = vec![-6.0f32; MIN_WINDOWS];
+        let uncalibrated = Window {
+            median: None,
+            ..TRAINED
+        };
+        assert!(matches!(
+            rebaseline(uncalibrated, &mut enough),
+            Err(Error::InvalidHeader(_))
+        ));
+        assert!(matches!(
+            rebaseline(Window::PER_VECTOR, &mut enough),
+            Err(Error::InvalidHeader(_))
+        ));
+        let mut few = vec![-6.0f32; MIN_WINDOWS - 1];
+        assert!(matches!(
+            rebaseline(TRAINED, &mut few),
+            Err(Error::InvalidHeader(_))
+        ));
+        // Most windows without a density: the median is -inf, refused.
+        let mut dead = vec![f32::NEG_INFINITY; MIN_WINDOWS];
+        dead[0] = -1.0;
+        assert!(matches!(
+            rebaseline(TRAINED, &mut dead),
+            Err(Error::InvalidHeader(_))
+        ));
+        // NaN counts as -inf, not as a median.
+        let mut nan = vec![-6.0f32; MIN_WINDOWS + 1];
+        nan[0] = f32::NAN;
+        assert_eq!(rebaseline(TRAINED, &mut nan).unwrap().median, Some(-6.0));
+    }
+
+    #[test]
+    fn the_calibrator_equals_rebaseline_of_the_detectors_window_scores() {
+        let lps: Vec<f32> = (0..40)
+            .map(|i| -5.0 - ((i * 37) % 11) as f32 * 0.37)
+            .collect();
+        let mut det = Detector::<4>::new(0.0).unwrap();
+        let mut scores: Vec<f32> = lps.iter().filter_map(|&v| det.push(v).score()).collect();
+        let mut cal = Calibrator::<4, 20>::new().unwrap();
+        let mut taken = 0;
+        for &v in &lps {
+            taken += 1;
+            if !cal.push(v) {
+                break;
+            }
+        }
+        // 3 warm-up vectors, then 20 windows.
+        assert_eq!(taken, 23);
+        assert_eq!(cal.windows(), 20);
+        scores.truncate(20);
+        let want = rebaseline(TRAINED, &mut scores).unwrap();
+        assert_eq!(cal.finish(TRAINED), Ok(want));
+        assert!(!cal.push(-1.0), "full: later vectors are not used");
+        assert_eq!(
+            Calibrator::<4, 20>::RAM_BYTES,
+            core::mem::size_of::<Detector<4>>() + 4 * 20 + core::mem::size_of::<usize>()
+        );
+        let _ = Decision::WarmingUp { seen: 1 };
     }
 }

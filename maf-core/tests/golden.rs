@@ -100,6 +100,7 @@ fn golden_v2_headers() {
             Window {
                 len: 16,
                 threshold: Some(-5.25),
+                median: Some(-2.5),
             },
             &["temp", "humidity", "pressure"],
         ),
@@ -121,6 +122,7 @@ fn golden_v2_headers() {
             Window {
                 len: 4,
                 threshold: Some(-3.0),
+                median: Some(1.75),
             },
             &[],
         ),

@@ -256,6 +256,7 @@ fn round_trip_keeps_every_version_2_header_field() {
             window: Window {
                 len: 65536,
                 threshold: Some(-4.5),
+                median: Some(-1.25),
             },
             columns: "temp °C\nrpm\nvibration\nmode",
             metadata: "epochs=3\nbase=gmm",
@@ -317,6 +318,7 @@ fn write_v1_refuses_what_version_1_cannot_describe() {
             window: Window {
                 len: 8,
                 threshold: None,
+                median: None,
             },
             ..plain
         },
@@ -324,6 +326,7 @@ fn write_v1_refuses_what_version_1_cannot_describe() {
             window: Window {
                 len: 1,
                 threshold: Some(-3.0),
+                median: None,
             },
             ..plain
         },
@@ -391,14 +394,15 @@ fn every_truncation_of_a_mixture_blob_is_an_error() {
 
 /// Offsets of the version-2 header fields in the blob `precise_errors` edits:
 /// D = 3, C = 1, H = 5, K = 1, L = 2 (one byte each), a threshold, a window of
-/// 16 (one byte) with a threshold, the columns `COLUMNS`.
+/// 16 (one byte) with a threshold and a median, the columns `COLUMNS`.
 mod at {
     pub const BASE: usize = 16;
     pub const COMPONENTS: usize = 17;
     pub const WINDOW: usize = 23;
     pub const WINDOW_RULE: usize = 24;
     pub const WINDOW_THRESHOLD: usize = 26; // after its `01` tag
-    pub const COLUMNS: usize = 31; // after its one-byte length
+    pub const WINDOW_MEDIAN: usize = 31; // after its `01` tag
+    pub const COLUMNS: usize = 36; // after its one-byte length
 }
 const COLUMNS: &str = "ab\ncd\nef\ngh";
 
@@ -414,6 +418,7 @@ fn precise_errors_blob(covariance: Covariance) -> (Header<'static>, Vec<f32>, Ve
         window: Window {
             len: 16,
             threshold: Some(-2.5),
+            median: Some(-1.5),
         },
         columns: COLUMNS,
         metadata: "m",
@@ -428,6 +433,11 @@ fn precise_errors_blob(covariance: Covariance) -> (Header<'static>, Vec<f32>, Ve
     assert_eq!(
         bytes[at::WINDOW_THRESHOLD..at::WINDOW_THRESHOLD + 4],
         (-2.5f32).to_le_bytes()
+    );
+    assert_eq!(bytes[at::WINDOW_MEDIAN - 1], 1);
+    assert_eq!(
+        bytes[at::WINDOW_MEDIAN..at::WINDOW_MEDIAN + 4],
+        (-1.5f32).to_le_bytes()
     );
     assert_eq!(bytes[at::COLUMNS - 1] as usize, COLUMNS.len());
     assert_eq!(
@@ -556,6 +566,7 @@ fn precise_errors_of_the_version_2_header() {
                 window: Window {
                     len,
                     threshold: None,
+                    median: None,
                 },
                 ..h
             };
@@ -588,6 +599,23 @@ fn precise_errors_of_the_version_2_header() {
                 window: Window {
                     len: 16,
                     threshold: Some(t),
+                    median: None,
+                },
+                ..h
+            };
+            assert!(matches!(
+                blob::write(&bad, &w),
+                Err(Error::InvalidHeader(_))
+            ));
+            assert_eq!(
+                parse(&edited(&good, at::WINDOW_MEDIAN, &t.to_le_bytes())),
+                Err(Error::Malformed("window_median (not finite)"))
+            );
+            let bad = Header {
+                window: Window {
+                    len: 16,
+                    threshold: Some(-2.5),
+                    median: Some(t),
                 },
                 ..h
             };
@@ -599,6 +627,10 @@ fn precise_errors_of_the_version_2_header() {
         assert_eq!(
             parse(&edited(&good, at::WINDOW_THRESHOLD - 1, &[2])),
             Err(Error::Malformed("window_threshold"))
+        );
+        assert_eq!(
+            parse(&edited(&good, at::WINDOW_MEDIAN - 1, &[2])),
+            Err(Error::Malformed("window_median"))
         );
     }
 }
@@ -1293,8 +1325,8 @@ fn documented_sizes() {
     let s = Shape::REFERENCE;
     assert_eq!(s.weight_count(), 4351);
     for (covariance, weights, bytes) in [
-        (Covariance::Full, 4531, 18_160),
-        (Covariance::Diagonal, 4419, 17_712),
+        (Covariance::Full, 4531, 18_164),
+        (Covariance::Diagonal, 4419, 17_716),
     ] {
         let mix = random_mixture(&mut Rng(41), s.dim, 4, covariance);
         let h = Header {
@@ -1304,9 +1336,10 @@ fn documented_sizes() {
         assert_eq!(h.weight_count(), weights);
         let blob = blob::write(&h, &flow_and_base(&s, &mix, 41)).unwrap();
         assert_eq!(blob.len(), bytes, "{covariance:?}");
-        // 28 header bytes, padding `00`, the weight length prefix, the weights.
-        let prefix = &blob[29..32];
-        assert_eq!(blob[28], 0);
+        // 29 header bytes, padding `03 00 00 00`, the weight length prefix, the
+        // weights.
+        let prefix = &blob[33..36];
+        assert_eq!(blob[29..33], [3, 0, 0, 0]);
         assert_eq!(prefix, varint(4 * weights as u32).as_slice());
         if covariance == Covariance::Full {
             assert_eq!(prefix, [0xCC, 0x8D, 0x01]);

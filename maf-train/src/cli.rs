@@ -37,6 +37,17 @@ pub enum Command {
     Score(ScoreArgs),
     /// Draw samples from a model.
     Sample(SampleArgs),
+    /// Re-baseline a model's window threshold on healthy vectors from a new
+    /// site, for the same false-alarm rate; writes a blob that differs only in
+    /// its calibration.
+    ///
+    /// By default the threshold moves by the site's median window score minus
+    /// the median stored at fit time (maf-core's `calibrator`, which the
+    /// firmware runs at boot: the same bits), so a few hundred site vectors
+    /// suffice for any rate. With --window or --false-alarm-rate it calibrates
+    /// afresh on the site's rows instead (the rate quantile of their window
+    /// scores).
+    Recalibrate(RecalibrateArgs),
     /// Shapes, size, RAM and compute cost of a model blob.
     Inspect(InspectArgs),
     /// Measure training speed (rows per second) on synthetic data.
@@ -202,6 +213,20 @@ pub struct FitArgs {
     /// (about this fraction of normal vectors will be flagged).
     #[arg(long, default_value_t = DEFAULT_ANOMALY_QUANTILE, allow_negative_numbers = true)]
     pub anomaly_quantile: f64,
+    /// Detection window, in vectors (1..=65536): the device decides on the mean
+    /// log density of the last N vectors (maf-core's `Detector`). The window
+    /// threshold is calibrated on the validation rows taken as a time series
+    /// (consecutive rows, as logged; give --valid for that, the default hold-out
+    /// is a random sample of rows), and stored in the blob with its median for
+    /// on-site re-baselining (`maf-train recalibrate`). 1 = per-vector decisions,
+    /// the same threshold as --anomaly-quantile gives for the same rate.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub window: usize,
+    /// Target false-alarm rate per decision of the window threshold: the
+    /// fraction of healthy windows that raise an alarm. The fit prints a 95%
+    /// interval of the rate the validation rows support.
+    #[arg(long, default_value_t = DEFAULT_ANOMALY_QUANTILE, value_name = "P", allow_negative_numbers = true)]
+    pub false_alarm_rate: f64,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
     #[arg(long, default_value_t = 100.0, allow_negative_numbers = true)]
     pub clip_norm: f64,
@@ -228,6 +253,44 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Window-level results for a detection window of N vectors (rows taken in
+    /// file order, as logged): AUROC over windows whose N rows are all normal
+    /// or all anomalous, the false-alarm rate on all-normal windows at the
+    /// model's window threshold against its target, and the detection delay
+    /// (rows from the first anomalous row of a run to the first alarm). Without
+    /// --labels every row counts as normal. Default: the model's window when it
+    /// was fitted with --window N > 1.
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
+}
+
+/// `maf-train recalibrate`.
+#[derive(Debug, Args)]
+pub struct RecalibrateArgs {
+    /// Model blob (fitted with --window, or any model with --false-alarm-rate).
+    #[arg(long, value_name = "MODEL.maf")]
+    pub model: PathBuf,
+    /// Healthy vectors from the site (same columns as the training data), in
+    /// the order they were logged.
+    #[arg(long, value_name = "SITE.csv")]
+    pub data: PathBuf,
+    /// Where to write the recalibrated blob (atomically; it must not be an
+    /// input).
+    #[arg(long, value_name = "MODEL2.maf")]
+    pub out: PathBuf,
+    /// Use only the first M rows of --data (default: all).
+    #[arg(long, value_name = "M")]
+    pub rows: Option<usize>,
+    /// Calibrate afresh for this window instead of re-baselining: the threshold
+    /// becomes the --false-alarm-rate quantile of the site's window scores
+    /// (needs many healthy rows: at least 5 / P non-overlapping windows for a
+    /// rate that is known to within a factor of about 2).
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
+    /// Calibrate afresh for this false-alarm rate (with the model's window,
+    /// or --window).
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub false_alarm_rate: Option<f64>,
 }
 
 /// `maf-train score`.
@@ -241,9 +304,18 @@ pub struct ScoreArgs {
     /// memory does not grow with the number of rows.
     #[arg(long, value_name = "X.csv")]
     pub data: PathBuf,
-    /// Output CSV (`log_prob,anomaly`); standard output if absent.
+    /// Output CSV (`log_prob,anomaly`, and with a window
+    /// `log_prob,anomaly,window_score,alarm`); standard output if absent.
     #[arg(long, value_name = "SCORES.csv")]
     pub out: Option<PathBuf>,
+    /// Detection window in vectors: adds the columns `window_score` (the mean
+    /// log density of the last N rows, empty while fewer than N rows were seen)
+    /// and `alarm` (the device's decision, window score below the model's window
+    /// threshold), row for row as the firmware decides. Default: the model's
+    /// window when it was fitted with --window N > 1, else no window columns.
+    /// N must be the model's window (recalibrate it for another).
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
 }
 
 /// `maf-train sample`.

@@ -206,6 +206,19 @@ impl TrainedModel {
     /// [`Error::Model`] if `maf-core` refuses it (a non-finite weight, too long
     /// metadata), [`Error::Internal`] from [`TrainedModel::pack`].
     pub fn to_blob(&self, threshold: Option<f32>, metadata: &str) -> Result<Vec<u8>> {
+        self.to_blob_with_window(threshold, maf_core::blob::Window::PER_VECTOR, metadata)
+    }
+
+    /// [`TrainedModel::to_blob`] with a calibrated detection window.
+    ///
+    /// # Errors
+    /// As [`TrainedModel::to_blob`].
+    pub fn to_blob_with_window(
+        &self,
+        threshold: Option<f32>,
+        window: maf_core::blob::Window,
+        metadata: &str,
+    ) -> Result<Vec<u8>> {
         let weights = self.pack()?;
         // Names the blob can carry (one per column, distinct, no newline);
         // otherwise none, and the device matches columns by position.
@@ -226,7 +239,7 @@ impl TrainedModel {
             activation: core_activation(self.arch().activation),
             threshold,
             base: self.arch().base,
-            window: maf_core::blob::Window::PER_VECTOR,
+            window,
             columns: if named { &joined } else { "" },
             metadata,
         };

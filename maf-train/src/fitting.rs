@@ -64,6 +64,8 @@ pub fn fit_blob(
         valid_fraction: 0.1,
     }
     .check()?;
+    // The window settings are checked before any work (on no data).
+    crate::windows::check_settings(a.window, a.false_alarm_rate)?;
     let inputs: Vec<&Path> = std::iter::once(a.data.as_path())
         .chain(a.valid.as_deref())
         .collect();
@@ -197,6 +199,13 @@ pub fn fit_blob(
     let lps = core_log_probs(&view, &va.x, &va.c, &a.data)?;
     let q = metrics::quantile(&lps, hp.anomaly_quantile);
     let threshold = q.is_finite().then_some(q as f32);
+    // The window threshold, from the same log densities in the device's f32,
+    // taken in row order (a time series).
+    let lps32: Vec<Option<f32>> = lps
+        .iter()
+        .map(|&v| v.is_finite().then_some(v as f32))
+        .collect();
+    let calibration = crate::windows::calibrate(&lps32, a.window, a.false_alarm_rate)?;
     let mut meta = String::new();
     let _ = writeln!(meta, "trainer=maf-train {}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(meta, "data={}", file_name(&a.data));
@@ -225,6 +234,8 @@ pub fn fit_blob(
     if let Some(i) = &interrupted {
         let _ = writeln!(meta, "interrupted={i}");
     }
+    let _ = writeln!(meta, "{}={}", crate::windows::RATE_KEY, calibration.rate);
+    let _ = writeln!(meta, "{}", calibration.metadata_line());
     let _ = writeln!(meta, "model={}", winner.label);
     let _ = writeln!(
         meta,
@@ -271,10 +282,10 @@ pub fn fit_blob(
     if meta.len() + cols.len() <= maf_core::blob::MAX_METADATA {
         meta.push_str(&cols);
     }
-    let blob = model.to_blob(threshold, &meta)?;
+    let blob = model.to_blob_with_window(threshold, calibration.window, &meta)?;
     let summary = format!(
         "{}, {} epochs (best {}), validation log-likelihood {:.4}, threshold {}, \
-         {} bytes, about {} instructions per log density; search {:.1} s",
+         {} bytes, about {} instructions per log density; search {:.1} s; {}",
         winner.label,
         fitted.epochs,
         fitted.best_epoch,
@@ -282,7 +293,8 @@ pub fn fit_blob(
         threshold.map_or("none".to_string(), |t| t.to_string()),
         blob.len(),
         winner.instructions,
-        chosen.elapsed.as_secs_f64()
+        chosen.elapsed.as_secs_f64(),
+        calibration.describe()
     );
     Ok(FitOutput {
         blob,

@@ -36,5 +36,6 @@ pub mod report;
 pub mod scoring;
 pub mod select;
 pub mod train;
+pub mod windows;
 
 pub use error::{Error, Result};

@@ -71,7 +71,8 @@ def write_blob_v1(path, D, C, H, K, L, bn, weights, relu=True, threshold=None, m
 
 
 def write_blob(path, D, C, H, K, L, bn, weights, relu=True, threshold=None, meta="",
-               base=0, components=0, window=1, window_threshold=None, columns=()):
+               base=0, components=0, window=1, window_threshold=None, window_median=None,
+               columns=()):
     """The version-2 writer of docs/blob-format.md, verbatim."""
     opt = lambda t: b"\x00" if t is None else b"\x01" + struct.pack("<f", t)
     text = lambda s: varint(len(s.encode())) + s.encode()
@@ -79,7 +80,7 @@ def write_blob(path, D, C, H, K, L, bn, weights, relu=True, threshold=None, meta
     head += b"".join(varint(v) for v in (D, C, H, K, L))
     head += bytes([1 if bn else 0, 0 if relu else 1, base]) + varint(components)
     head += opt(threshold)
-    head += varint(window) + b"\x00" + opt(window_threshold)
+    head += varint(window) + b"\x00" + opt(window_threshold) + opt(window_median)
     head += text("\n".join(columns)) + text(meta)
     wbytes = struct.pack("<%df" % len(weights), *weights)
     wlen = varint(len(wbytes))
@@ -253,11 +254,11 @@ CASES = [
 # Format version 2, mixture base.
 V2_CASES = [
     # name, D, C, H, K, L, batch_norm, relu, seed, base kind (1 full, 2 diagonal),
-    # components, window, window_threshold, columns
-    ("d", 3, 0, 6, 1, 2, True, True, 4, 1, 3, 16, -5.25, ("temp", "humidity", "pressure")),
-    ("e", 4, 2, 7, 1, 2, False, False, 5, 2, 2, 1, None,
+    # components, window, window_threshold, window_median, columns
+    ("d", 3, 0, 6, 1, 2, True, True, 4, 1, 3, 16, -5.25, -2.5, ("temp", "humidity", "pressure")),
+    ("e", 4, 2, 7, 1, 2, False, False, 5, 2, 2, 1, None, None,
      ("ax", "ay", "az", "gyro", "speed", "load")),
-    ("f", 2, 1, 5, 2, 3, True, True, 6, 1, 2, 4, -3.0, ()),
+    ("f", 2, 1, 5, 2, 3, True, True, 6, 1, 2, 4, -3.0, 1.75, ()),
 ]
 
 
@@ -279,13 +280,13 @@ def main():
             lp, u = model.log_prob(x, c)
             lines.append("%s|%s|%s|%r|%s" % (name, fmt(x), fmt(c), lp, fmt(u)))
     for (name, D, C, H, K, L, bn, relu, seed, kind, comps, window, wthr,
-         columns) in V2_CASES:
+         wmed, columns) in V2_CASES:
         model = Model(D, C, H, K, L, bn, relu, seed)
         mix = Mixture(D, comps, kind == 2, 200 + seed)
         w = model.packed() + mix.section
         write_blob("golden_%s.maf" % name, D, C, H, K, L, bn, w, relu=relu,
                    threshold=-6.5, meta="golden model %s" % name, base=kind,
-                   components=comps, window=window, window_threshold=wthr,
+                   components=comps, window=window, window_threshold=wthr, window_median=wmed,
                    columns=columns)
         r = Rng(100 + seed)
         for _ in range(4):

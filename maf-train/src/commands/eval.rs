@@ -98,6 +98,67 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             );
         }
     }
+    if let Some(w) = crate::windows::choose(&view, a.window)? {
+        let labels = match &a.labels {
+            Some(lp) => Some(read_labels(lp, rows)?),
+            None => None,
+        };
+        let lps32: Vec<Option<f32>> = lps
+            .iter()
+            .map(|&v| (v != f64::NEG_INFINITY).then_some(v as f32))
+            .collect();
+        let ev = crate::windows::evaluate(&lps32, labels.as_deref(), w.len, w.threshold);
+        let opt = |v: Option<f64>| v.map_or(serde_json::Value::Null, json_num);
+        obj["window"] = w.len.into();
+        obj["window_threshold"] = opt(w.threshold.map(f64::from));
+        obj["window_auroc"] = opt(ev.auroc);
+        obj["false_alarm_rate"] = opt(ev.false_alarm_rate);
+        obj["target_false_alarm_rate"] = opt(w.rate);
+        obj["detection_delay_mean"] = opt(ev.delay_mean);
+        obj["normal_windows"] = ev.normal_windows.into();
+        obj["anomalous_windows"] = ev.anomalous_windows.into();
+        obj["mixed_windows"] = ev.mixed_windows.into();
+        obj["anomaly_runs"] = ev.runs.into();
+        obj["detected_runs"] = ev.detected.into();
+        let f = |v: Option<f64>, d: usize| v.map_or("n/a".to_string(), |v| format!("{v:.d$}"));
+        let _ = writeln!(
+            text,
+            "window {} vectors: {} all-normal, {} all-anomalous, {} mixed windows",
+            w.len, ev.normal_windows, ev.anomalous_windows, ev.mixed_windows
+        );
+        if labels.is_some() {
+            let _ = writeln!(text, "window AUROC {}", f(ev.auroc, 5));
+        }
+        match w.threshold {
+            Some(t) => {
+                let _ = writeln!(
+                    text,
+                    "false-alarm rate {} on all-normal windows at window threshold {t} (target {})",
+                    f(ev.false_alarm_rate, 4),
+                    f(w.rate, 4)
+                );
+                if labels.is_some() {
+                    let _ = writeln!(
+                        text,
+                        "anomaly runs detected {} of {}, mean detection delay {} vectors",
+                        ev.detected,
+                        ev.runs,
+                        f(ev.delay_mean, 1)
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    text,
+                    "no window threshold for {} vectors (the model's window is {}): no \
+                     false-alarm rate; `maf-train recalibrate --window {}` calibrates one",
+                    w.len,
+                    view.header().window.len,
+                    w.len
+                );
+            }
+        }
+    }
     if a.json {
         text = format!("{obj}\n");
     }

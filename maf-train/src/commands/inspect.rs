@@ -62,6 +62,9 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         "dense_macs_per_log_prob": s.dense_macs() + h.base.macs(s.dim),
         "estimated_instructions_cortex_m4f": instructions,
         "threshold": h.threshold.map(|t| json_num(f64::from(t))),
+        "window": h.window.len,
+        "window_threshold": h.window.threshold.map(|t| json_num(f64::from(t))),
+        "window_median": h.window.median.map(|t| json_num(f64::from(t))),
         "metadata": meta,
     });
     let text = if a.json {
@@ -112,6 +115,15 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             t,
             "threshold    {}",
             h.threshold.map_or("none".to_string(), |v| v.to_string())
+        );
+        let opt = |v: Option<f32>| v.map_or("none".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            t,
+            "window       {} vectors, threshold {} on their mean log density, healthy \
+             median {}",
+            h.window.len,
+            opt(h.window.threshold),
+            opt(h.window.median)
         );
         for l in h.metadata.lines() {
             let _ = writeln!(t, "meta         {l}");

@@ -9,6 +9,7 @@ mod inspect;
 mod json;
 mod plot;
 mod progress;
+mod recalibrate;
 mod report;
 mod sample;
 mod score;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(&a),
         Command::Score(a) => score::run(&a),
         Command::Sample(a) => sample::run(&a),
+        Command::Recalibrate(a) => recalibrate::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Report(a) => report::run(&a),

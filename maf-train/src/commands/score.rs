@@ -1,5 +1,6 @@
-//! `maf-train score`: the log density and anomaly flag of every row, streamed
-//! (input and output in chunks; memory independent of the number of rows).
+//! `maf-train score`: the log density and anomaly flag of every row, and with a
+//! window the device's window score and alarm, streamed (input and output in
+//! chunks; memory independent of the number of rows).
 
 use std::io::Write as _;
 
@@ -7,34 +8,68 @@ use crate::cli::ScoreArgs;
 use crate::error::{Error, Result};
 use crate::io::{Output, check_output, load_view, read_model};
 use crate::scoring::score_file;
+use crate::windows;
 
 /// Runs `maf-train score`.
 ///
 /// # Errors
-/// Bad model or data files, an output that is an input, writing the output.
+/// Bad model or data files, an output that is an input, a window the model
+/// has no threshold for, writing the output.
 pub fn run(a: &ScoreArgs) -> Result<()> {
     if let Some(out) = &a.out {
         check_output(out, &[&a.model, &a.data])?;
     }
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
+    let chosen = windows::choose(&view, a.window)?;
+    let window = match chosen {
+        Some(c) => Some((
+            windows::Scorer::new(c.len),
+            c.threshold.ok_or_else(|| Error::InvalidParam {
+                name: "window",
+                message: format!(
+                    "{}: the model has no threshold for a window of {} (its window is {}); \
+                     `maf-train recalibrate --window {}` calibrates one",
+                    a.model.display(),
+                    c.len,
+                    view.header().window.len,
+                    c.len
+                ),
+            })?,
+        )),
+        None => None,
+    };
+    let mut window = window;
     let mut out = Output::new(a.out.as_deref())?;
     let name = out.name();
-    out.put(b"log_prob,anomaly\n")?;
+    out.put(if window.is_some() {
+        b"log_prob,anomaly,window_score,alarm\n".as_slice()
+    } else {
+        b"log_prob,anomaly\n".as_slice()
+    })?;
     let bar = super::progress::bytes_bar(&a.data);
     let mut line = String::new();
     score_file(
         &view,
         &a.data,
         &mut |lp| {
+            use std::fmt::Write as _;
             line.clear();
             match lp {
                 Some(v) => {
-                    use std::fmt::Write as _;
-                    let _ = writeln!(line, "{v},{}", u8::from(view.is_anomaly(v)));
+                    let _ = write!(line, "{v},{}", u8::from(view.is_anomaly(v)));
                 }
-                None => line.push_str("-inf,1\n"),
+                None => line.push_str("-inf,1"),
             }
+            if let Some((scorer, threshold)) = &mut window {
+                match scorer.push(lp) {
+                    Some(s) => {
+                        let _ = write!(line, ",{s},{}", u8::from(windows::alarm(s, *threshold)));
+                    }
+                    None => line.push_str(",,0"),
+                }
+            }
+            line.push('\n');
             out.write_all(line.as_bytes())
                 .map_err(|e| Error::io(name.as_str(), e))
         },

@@ -1,0 +1,338 @@
+//! Windowed decisions on the host, with the device's arithmetic: window scores
+//! (the mean log density of the last `N` vectors, [`maf_core::detector`]),
+//! calibration of a window threshold for a false-alarm rate, and the window
+//! metrics of `eval`.
+
+use std::collections::VecDeque;
+
+use maf_core::blob::Window;
+
+use crate::error::{Error, Result};
+use crate::metrics;
+
+/// Metadata key of the false-alarm rate a window threshold was calibrated for.
+pub const RATE_KEY: &str = "window_false_alarm_rate";
+
+/// Metadata key of the calibration's sample sizes and rate interval.
+pub const CALIBRATION_KEY: &str = "window_calibration";
+
+/// The running window of `score --window N`: [`maf_core::Detector`]'s window
+/// score for a window length known at run time (the same bits).
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    last: VecDeque<f32>,
+    len: usize,
+}
+
+impl Scorer {
+    /// A window of `len` (≥ 1) vectors.
+    pub fn new(len: usize) -> Self {
+        Self {
+            last: VecDeque::with_capacity(len),
+            len: len.max(1),
+        }
+    }
+
+    /// Takes the next vector's log density (`None` or NaN: `-inf`, as on the
+    /// device) and returns the window score once `len` vectors were seen.
+    pub fn push(&mut self, log_prob: Option<f32>) -> Option<f32> {
+        let v = log_prob
+            .filter(|v| !v.is_nan())
+            .unwrap_or(f32::NEG_INFINITY);
+        if self.last.len() == self.len {
+            self.last.pop_front();
+        }
+        self.last.push_back(v);
+        (self.last.len() == self.len).then(|| maf_core::detector::window_score(self.last.iter()))
+    }
+}
+
+/// The device's alarm rule: the window score is below the threshold (NaN too).
+pub fn alarm(score: f32, threshold: f32) -> bool {
+    score < threshold || score.is_nan()
+}
+
+/// Every full window's score of consecutive log densities, in order.
+pub fn window_scores(log_probs: &[Option<f32>], len: usize) -> Vec<f32> {
+    let mut s = Scorer::new(len);
+    log_probs.iter().filter_map(|&v| s.push(v)).collect()
+}
+
+/// A window threshold calibrated on healthy data taken as a time series.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// The window to store in the blob (length, threshold, median).
+    pub window: Window,
+    /// The target false-alarm rate per decision.
+    pub rate: f64,
+    /// Full windows of the calibration data.
+    pub windows: usize,
+    /// Non-overlapping windows (rows / N): the count the uncertainty assumes
+    /// independent.
+    pub independent: usize,
+    /// 95 % interval of the false-alarm rate at this threshold (Wilson score
+    /// interval on `independent` windows).
+    pub interval: (f64, f64),
+}
+
+impl Calibration {
+    /// The metadata line (`window_calibration=...`) of this calibration.
+    pub fn metadata_line(&self) -> String {
+        format!(
+            "{CALIBRATION_KEY}={} windows, {} non-overlapping, 95% interval of the rate \
+             {:.3e}..{:.3e}",
+            self.windows, self.independent, self.interval.0, self.interval.1
+        )
+    }
+
+    /// One line for people: the threshold, the rate and its uncertainty.
+    pub fn describe(&self) -> String {
+        let t = self.window.threshold.unwrap_or(f32::NAN);
+        let mut s = format!(
+            "window {} vectors: threshold {t} on the mean log density, for a false-alarm rate \
+             of {} per decision, from {} windows of healthy rows ({} non-overlapping); 95% \
+             interval of the rate: {:.2e} to {:.2e}",
+            self.window.len,
+            self.rate,
+            self.windows,
+            self.independent,
+            self.interval.0,
+            self.interval.1
+        );
+        if (self.independent as f64) * self.rate < 5.0 {
+            s.push_str(
+                " (fewer than 5 non-overlapping windows expected below it: the rate is \
+                 poorly known; more healthy rows, or recalibrate on site)",
+            );
+        }
+        s
+    }
+}
+
+/// 95 % Wilson score interval of a rate `p` observed on `n` trials.
+pub fn wilson(p: f64, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let n = n as f64;
+    let z2 = 1.96f64 * 1.96;
+    let centre = p + z2 / (2.0 * n);
+    let half = 1.96 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    let d = 1.0 + z2 / n;
+    (
+        ((centre - half) / d).max(0.0),
+        ((centre + half) / d).min(1.0),
+    )
+}
+
+/// Checks `--window` (1..=65536) and `--false-alarm-rate` (in (0, 1)).
+///
+/// # Errors
+/// [`Error::InvalidParam`] naming the setting.
+pub fn check_settings(len: usize, rate: f64) -> Result<()> {
+    if !(1..=maf_core::blob::MAX_WINDOW as usize).contains(&len) {
+        return Err(Error::InvalidParam {
+            name: "window",
+            message: format!("{len} is not in 1..=65536"),
+        });
+    }
+    if !(rate > 0.0 && rate < 1.0) {
+        return Err(Error::InvalidParam {
+            name: "false-alarm-rate",
+            message: format!("{rate} is not in (0, 1)"),
+        });
+    }
+    Ok(())
+}
+
+/// Calibrates a window of `len` vectors for the false-alarm rate `rate`: the
+/// threshold is the `rate` quantile of the window scores of `log_probs`
+/// (consecutive healthy rows, as logged), the median their median.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for a length outside 1..=65536, a rate outside (0, 1),
+/// fewer rows than `len`, or a threshold that is not finite (more than `rate` of
+/// the windows hold a vector without a density).
+pub fn calibrate(log_probs: &[Option<f32>], len: usize, rate: f64) -> Result<Calibration> {
+    let bad = |message: String| Error::InvalidParam {
+        name: "window",
+        message,
+    };
+    check_settings(len, rate)?;
+    let mut scores = window_scores(log_probs, len);
+    if scores.is_empty() {
+        return Err(bad(format!(
+            "{len} vectors, but the calibration data has only {} rows",
+            log_probs.len()
+        )));
+    }
+    let wide: Vec<f64> = scores.iter().map(|&v| f64::from(v)).collect();
+    let threshold = metrics::quantile(&wide, rate) as f32;
+    let median = maf_core::calibrator::median(&mut scores);
+    let (Some(median), true) = (median.filter(|m| m.is_finite()), threshold.is_finite()) else {
+        return Err(bad(format!(
+            "the {rate} quantile of the healthy window scores is not finite (windows with \
+             a vector whose log density overflows)"
+        )));
+    };
+    let independent = (log_probs.len() / len).max(1);
+    Ok(Calibration {
+        window: Window {
+            len: len as u32,
+            threshold: Some(threshold),
+            median: Some(median),
+        },
+        rate,
+        windows: scores.len(),
+        independent,
+        interval: wilson(rate, independent),
+    })
+}
+
+/// Window-level results of `eval --window N`.
+#[derive(Debug, Clone, Default)]
+pub struct WindowEval {
+    /// Window length.
+    pub len: usize,
+    /// Windows whose N vectors are all normal (all windows without labels).
+    pub normal_windows: usize,
+    /// Windows whose N vectors are all anomalous.
+    pub anomalous_windows: usize,
+    /// Windows holding both (left out of AUROC and the false-alarm rate; the
+    /// detection delay covers them).
+    pub mixed_windows: usize,
+    /// AUROC of the score `-window score`, all-normal against all-anomalous
+    /// windows.
+    pub auroc: Option<f64>,
+    /// Alarms among the all-normal windows, as a fraction.
+    pub false_alarm_rate: Option<f64>,
+    /// Runs of consecutive anomalous rows.
+    pub runs: usize,
+    /// Runs with an alarm from their first vector to `N - 1` vectors after
+    /// their last.
+    pub detected: usize,
+    /// Mean vectors from a detected run's first vector to its first alarm.
+    pub delay_mean: Option<f64>,
+}
+
+/// Window metrics of consecutive log densities (`labels` row for row, `true` =
+/// anomaly; `None`: every row normal) at `threshold` (`None`: no false-alarm
+/// rate, no delay).
+pub fn evaluate(
+    log_probs: &[Option<f32>],
+    labels: Option<&[bool]>,
+    len: usize,
+    threshold: Option<f32>,
+) -> WindowEval {
+    let len = len.max(1);
+    let scores = window_scores(log_probs, len);
+    let label = |i: usize| labels.is_some_and(|l| l.get(i).copied().unwrap_or(false));
+    let mut ev = WindowEval {
+        len,
+        ..WindowEval::default()
+    };
+    // Window w covers rows w..w+len; its decision is taken at row w + len - 1.
+    let mut pure_scores = Vec::new();
+    let mut pure_labels = Vec::new();
+    let mut alarms_normal = 0usize;
+    let mut anomalous_in_window = (0..len.saturating_sub(1)).filter(|&i| label(i)).count();
+    for (w, &s) in scores.iter().enumerate() {
+        anomalous_in_window += usize::from(label(w + len - 1));
+        if w > 0 {
+            anomalous_in_window -= usize::from(label(w - 1));
+        }
+        match anomalous_in_window {
+            0 => {
+                ev.normal_windows += 1;
+                pure_scores.push(-f64::from(s));
+                pure_labels.push(false);
+                alarms_normal += usize::from(threshold.is_some_and(|t| alarm(s, t)));
+            }
+            k if k == len => {
+                ev.anomalous_windows += 1;
+                pure_scores.push(-f64::from(s));
+                pure_labels.push(true);
+            }
+            _ => ev.mixed_windows += 1,
+        }
+    }
+    let finite: Vec<f64> = pure_scores
+        .iter()
+        .map(|&v| if v.is_nan() { f64::INFINITY } else { v })
+        .collect();
+    ev.auroc = metrics::auroc(&finite, &pure_labels);
+    ev.false_alarm_rate = (threshold.is_some() && ev.normal_windows > 0)
+        .then(|| alarms_normal as f64 / ev.normal_windows as f64);
+    if let (Some(t), Some(l)) = (threshold, labels) {
+        let mut delays = Vec::new();
+        let mut start = None;
+        for i in 0..=l.len() {
+            let a = l.get(i).copied().unwrap_or(false);
+            match (a, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    ev.runs += 1;
+                    // Decisions at rows s ..= i - 1 + len - 1 (the last window
+                    // that still holds one of the run's vectors).
+                    let last = (i + len - 2).min(log_probs.len() - 1);
+                    let first_alarm = (s.max(len - 1)..=last)
+                        .find(|&r| scores.get(r + 1 - len).is_some_and(|&sc| alarm(sc, t)));
+                    if let Some(r) = first_alarm {
+                        ev.detected += 1;
+                        delays.push((r - s) as f64);
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        ev.delay_mean =
+            (!delays.is_empty()).then(|| delays.iter().sum::<f64>() / delays.len() as f64);
+    }
+    ev
+}
+
+/// The window a command uses: `requested`, else the model's when longer than
+/// one vector; with the threshold and target rate the model was calibrated for
+/// at that length.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen {
+    /// Window length.
+    pub len: usize,
+    /// The model's window threshold for this length (for one vector without a
+    /// window threshold: the per-vector threshold).
+    pub threshold: Option<f32>,
+    /// The target false-alarm rate of that threshold, from the metadata.
+    pub rate: Option<f64>,
+}
+
+/// [`Chosen`] for a model and a `--window` setting; `None` when neither asks
+/// for a window.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for a length outside 1..=65536.
+pub fn choose(view: &maf_core::MafView<'_>, requested: Option<usize>) -> Result<Option<Chosen>> {
+    let w = view.header().window;
+    let Some(len) = requested.or((w.len > 1).then_some(w.len as usize)) else {
+        return Ok(None);
+    };
+    check_settings(len, 0.5)?;
+    let own = len == w.len as usize;
+    let threshold = if own {
+        w.threshold
+            .or(if len == 1 { view.threshold() } else { None })
+    } else {
+        None
+    };
+    let rate = own
+        .then(|| {
+            crate::io::meta_value(view.header().metadata, RATE_KEY)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .flatten();
+    Ok(Some(Chosen {
+        len,
+        threshold,
+        rate,
+    }))
+}
