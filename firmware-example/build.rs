@@ -230,6 +230,11 @@ fn model_shape(manifest: &Path, memory: &str, memory_name: &str) -> String {
             "Mixture components of the base (0: N(0, I)); read at run time, not a shape.",
             view.base().components(),
         ),
+        (
+            "WINDOW",
+            "Detection window the model was calibrated for, in vectors (1: per vector).",
+            view.header().window.len as usize,
+        ),
     ] {
         let _ = writeln!(code, "/// {doc}\npub const {name}: usize = {v};");
     }

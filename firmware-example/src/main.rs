@@ -13,6 +13,16 @@
 //! score` writes for the same model and rows. A summary (vectors, anomalies,
 //! instructions per inference, stack high-water mark) goes to standard error.
 //!
+//! **Windowed alarms.** For a model fitted with `maf-train fit --window N` (N > 1)
+//! the rows are `log_prob,anomaly,window_score,alarm`: `maf-core`'s [`Detector`]
+//! over the last N vectors against the model's window threshold, as `maf-train
+//! score` writes them (an empty window score and alarm 0 during the warm-up).
+//! A second argument `calibrate=M` starts with a **calibration phase**: the first
+//! M vectors are taken as healthy site data (no alarms, alarm 0), `maf-core`'s
+//! [`Calibrator`] re-baselines the window threshold on them (as `maf-train
+//! recalibrate --rows M` does) and the detector goes on with the new threshold;
+//! the window columns are then written for any N.
+//!
 //! Exit status: 0 all rows scored, 2 some rows were bad input (reported on standard
 //! error, no output row), 1 a fatal error (bad model, unreadable file or header,
 //! panic). The runner's own failures are 125 (bad invocation) and 127 (no QEMU).
@@ -29,7 +39,14 @@ use firmware_example::{
     BaseName, Console, EXIT_BAD_ROWS, EXIT_FAILURE, EXIT_OK, HostFile, SYSTICK_MHZ, Ticks,
     eprintln, exit, instructions, machine, model_region,
 };
-use maf_core::{Error, Maf};
+use maf_core::{Calibrator, Decision, Detector, Error, Maf};
+
+use firmware_example::shape::WINDOW;
+
+/// Most window scores a calibration phase keeps (`4 x` this bytes of stack):
+/// `calibrate=M` takes at most this many windows, `M <= CALIBRATION_WINDOWS +
+/// WINDOW - 1` vectors.
+const CALIBRATION_WINDOWS: usize = 512;
 
 /// Most bytes of cell content (quotes and delimiters removed) in one record.
 const MAX_RECORD: usize = 1024;
@@ -102,8 +119,24 @@ fn run() -> u32 {
     // percent-encodes spaces, so a path may contain them).
     let mut cmdline = [0u8; 512];
     let mut name = [0u8; 256];
-    let word = firmware_example::command_line(&mut cmdline)
-        .and_then(|c| c.split(' ').filter(|a| !a.is_empty()).nth(1));
+    let line = firmware_example::command_line(&mut cmdline);
+    let word = line.and_then(|c| c.split(' ').filter(|a| !a.is_empty()).nth(1));
+    let calibrate = match line.and_then(|c| c.split(' ').filter(|a| !a.is_empty()).nth(2)) {
+        None => 0,
+        Some(a) => match a
+            .strip_prefix("calibrate=")
+            .and_then(|m| m.parse::<usize>().ok())
+        {
+            Some(m) if (WINDOW..CALIBRATION_WINDOWS + WINDOW).contains(&m) => m,
+            _ => {
+                eprintln!(
+                    "error: the second argument {a:?} is not calibrate=M with M in {WINDOW}..={}",
+                    CALIBRATION_WINDOWS + WINDOW - 1
+                );
+                return EXIT_FAILURE;
+            }
+        },
+    };
     let Some(word) = word else {
         eprintln!(
             "usage: firmware-example VECTORS.csv   (a headered CSV with the model's {} columns)",
@@ -144,7 +177,42 @@ fn run() -> u32 {
             }
         },
     };
-    out.write_bytes(b"log_prob,anomaly\n");
+    // The detector: the model's window threshold (per vector: the anomaly
+    // threshold of a model without one).
+    let window = maf.header().window;
+    let threshold = window
+        .threshold
+        .or(if WINDOW == 1 { maf.threshold() } else { None });
+    let windowed = WINDOW > 1 || calibrate > 0;
+    let mut detector = match threshold.map(Detector::<WINDOW>::new) {
+        Some(Ok(d)) => d,
+        _ if !windowed => match Detector::<WINDOW>::new(f32::MIN) {
+            Ok(d) => d,
+            Err(_) => return EXIT_FAILURE,
+        },
+        _ => {
+            eprintln!(
+                "error: the model has a window of {WINDOW} vectors but no window threshold \
+                 (recalibrate it with maf-train recalibrate --window {WINDOW})"
+            );
+            return EXIT_FAILURE;
+        }
+    };
+    let mut calibrator = if calibrate > 0 {
+        match Calibrator::<WINDOW, CALIBRATION_WINDOWS>::new() {
+            Ok(c) => Some(c),
+            Err(_) => return EXIT_FAILURE,
+        }
+    } else {
+        None
+    };
+    out.write_bytes(if windowed {
+        b"log_prob,anomaly,window_score,alarm\n".as_slice()
+    } else {
+        b"log_prob,anomaly\n".as_slice()
+    });
+    let mut alarms = 0u32;
+    let mut detector_ticks = 0u64;
 
     let mut row = 0usize;
     let mut scored = 0u32;
@@ -175,7 +243,47 @@ fn run() -> u32 {
             Ok((lp, anomaly)) => {
                 scored += 1;
                 anomalies += u32::from(anomaly);
-                let _ = writeln!(out, "{lp},{}", u8::from(anomaly));
+                if !windowed {
+                    let _ = writeln!(out, "{lp},{}", u8::from(anomaly));
+                    continue;
+                }
+                let t0 = ticks.now();
+                let decision = detector.push(lp);
+                detector_ticks += u64::from(Ticks::elapsed(t0, ticks.now()));
+                let calibrating = scored as usize <= calibrate;
+                if let (true, Some(cal)) = (calibrating, calibrator.as_mut()) {
+                    cal.push(lp);
+                    if scored as usize == calibrate {
+                        match cal.finish(window).map(|w| (w, w.threshold)) {
+                            Ok((w, Some(t))) if detector.set_threshold(t).is_ok() => eprintln!(
+                                "calibrated: window threshold {t} (site median {:?}, {:?} at fit \
+                                 time) from {calibrate} vectors",
+                                w.median, window.median
+                            ),
+                            Ok(_) => return EXIT_FAILURE,
+                            Err(e) => {
+                                out.flush();
+                                eprintln!("error: calibration on {calibrate} vectors: {e}");
+                                return EXIT_FAILURE;
+                            }
+                        }
+                    }
+                }
+                match decision {
+                    Decision::WarmingUp { .. } => {
+                        let _ = writeln!(out, "{lp},{},,0", u8::from(anomaly));
+                    }
+                    Decision::Window { score, alarm } => {
+                        let alarm = alarm && !calibrating;
+                        alarms += u32::from(alarm);
+                        let _ = writeln!(
+                            out,
+                            "{lp},{},{score},{}",
+                            u8::from(anomaly),
+                            u8::from(alarm)
+                        );
+                    }
+                }
             }
             Err(why) => {
                 bad += 1;
@@ -198,6 +306,19 @@ fn run() -> u32 {
         firmware_example::stack_high_water(),
         firmware_example::stack_size()
     );
+    if windowed {
+        let per = if scored > 0 {
+            instructions(detector_ticks) / u64::from(scored)
+        } else {
+            0
+        };
+        eprintln!(
+            "window: {WINDOW} vectors, threshold {}, {alarms} alarms; detector {} bytes of RAM, \
+             {per} instructions per decision",
+            detector.threshold(),
+            Detector::<WINDOW>::RAM_BYTES
+        );
+    }
     if bad > 0 { EXIT_BAD_ROWS } else { EXIT_OK }
 }
 
