@@ -45,7 +45,9 @@ pub fn run(a: &RecalibrateArgs) -> Result<()> {
     )?;
     let model_rate = meta_value(header.metadata, windows::RATE_KEY).and_then(|v| v.parse().ok());
     let fresh = a.window.is_some() || a.false_alarm_rate.is_some();
-    let mut calibration_line = None;
+    // A fresh calibration replaces the target rate and calibration lines of the
+    // metadata: `Some((rate, calibration line))`.
+    let mut replaced = None;
     let (window, how) = if fresh {
         let len = a.window.unwrap_or(old.len as usize);
         let rate = a
@@ -53,7 +55,7 @@ pub fn run(a: &RecalibrateArgs) -> Result<()> {
             .or(model_rate)
             .unwrap_or(crate::hyper::DEFAULT_ANOMALY_QUANTILE);
         let c = windows::calibrate(&lps, len, rate)?;
-        calibration_line = Some(c.metadata_line());
+        replaced = Some((c.rate, c.metadata_line()));
         (
             c.window,
             format!(
@@ -95,12 +97,7 @@ pub fn run(a: &RecalibrateArgs) -> Result<()> {
     };
     let mut meta = header.metadata.to_string();
     let mut line = String::new();
-    if fresh {
-        // The target rate and calibration of the new threshold replace the old.
-        let rate = a
-            .false_alarm_rate
-            .or(model_rate)
-            .unwrap_or(crate::hyper::DEFAULT_ANOMALY_QUANTILE);
+    if let Some((rate, calibration)) = replaced {
         meta = meta
             .lines()
             .filter(|l| {
@@ -109,9 +106,7 @@ pub fn run(a: &RecalibrateArgs) -> Result<()> {
             .map(|l| format!("{l}\n"))
             .collect();
         let _ = writeln!(line, "{}={rate}", windows::RATE_KEY);
-        if let Some(c) = calibration_line {
-            let _ = writeln!(line, "{c}");
-        }
+        let _ = writeln!(line, "{calibration}");
     }
     let _ = writeln!(
         line,

@@ -21,11 +21,10 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
     }
     let blob = read_model(&a.model)?;
     let view = load_view(&blob, &a.model.display().to_string())?;
-    let chosen = windows::choose(&view, a.window)?;
-    let window = match chosen {
-        Some(c) => Some((
-            windows::Scorer::new(c.len),
-            c.threshold.ok_or_else(|| Error::InvalidParam {
+    // With a window: the running window and the model's threshold for it.
+    let mut window = windows::choose(&view, a.window)?
+        .map(|c| {
+            let threshold = c.threshold.ok_or_else(|| Error::InvalidParam {
                 name: "window",
                 message: format!(
                     "{}: the model has no threshold for a window of {} (its window is {}); \
@@ -35,11 +34,10 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
                     view.header().window.len,
                     c.len
                 ),
-            })?,
-        )),
-        None => None,
-    };
-    let mut window = window;
+            })?;
+            Ok::<_, Error>((windows::Scorer::new(c.len), threshold))
+        })
+        .transpose()?;
     let mut out = Output::new(a.out.as_deref())?;
     let name = out.name();
     out.put(if window.is_some() {
