@@ -11,12 +11,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{data, files_in, npy_bytes};
+use common::{data, files_in, npy_bytes, s};
 use std::process::Command;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 struct Case<'a> {
     name: &'a str,

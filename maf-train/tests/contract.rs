@@ -10,59 +10,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::data;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maf-train"))
-        .args(args)
-        .output()
-        .expect("run maf-train")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).expect("utf-8")
-}
-
-/// A small model of BasicMotions (6 columns) in `dir`.
-fn small_model(dir: &Path) -> PathBuf {
-    let m = dir.join("m.maf");
-    let (train, valid) = (
-        data("basicmotions_train.csv"),
-        data("basicmotions_valid.csv"),
-    );
-    ok(&[
-        "fit",
-        "--data",
-        s(&train),
-        "--valid",
-        s(&valid),
-        "--out",
-        s(&m),
-        "--layers",
-        "1",
-        "--hidden",
-        "8",
-        "--components",
-        "1",
-        "--max-epochs",
-        "3",
-        "--quiet",
-    ]);
-    m
-}
+use common::{data, ok, run, s, small_model};
 
 /// The BasicMotions test file rewritten by `f`, one line at a time.
 fn rewrite(dir: &Path, name: &str, f: impl Fn(&str) -> String, prefix: &[u8]) -> PathBuf {
@@ -81,7 +32,7 @@ fn rewrite(dir: &Path, name: &str, f: impl Fn(&str) -> String, prefix: &[u8]) ->
 fn bom_crlf_and_swapped_columns_score_like_the_plain_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let m = small_model(d);
+    let m = small_model(d, "m.maf", &[]);
     let plain = ok(&[
         "score",
         "--model",
@@ -196,7 +147,7 @@ fn sample_writes_the_context_and_says_where() {
 fn stale_temporary_files_are_swept_and_others_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let m = small_model(d);
+    let m = small_model(d, "m.maf", &[]);
     // What a `kill -9` during a write leaves: our pattern with a process id that
     // is not running (above Linux's pid_max), and an old one of an earlier version.
     let dead = d.join(".maf-train-4194999-Ab12Cd.tmp");

@@ -7,16 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::data;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maf-train"))
-        .args(args)
-        .output()
-        .expect("run maf-train")
-}
+use common::{data, run};
 
 fn fit(out: &Path, extra: &[&str]) -> Output {
     let (t, v) = (data("banana2_train.csv"), data("banana2_valid.csv"));

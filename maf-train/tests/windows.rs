@@ -9,62 +9,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::data;
+use common::{data, ok, run, s, small_model};
 use maf_train::windows::{Scorer, calibrate, evaluate, wilson};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maf-train"))
-        .args(args)
-        .output()
-        .expect("run maf-train")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).expect("utf-8")
-}
 
 /// A small BasicMotions model fitted with a window of 4 at a 5 % rate.
 fn windowed_model(dir: &Path) -> PathBuf {
-    let m = dir.join("w.maf");
-    let (train, valid) = (
-        data("basicmotions_train.csv"),
-        data("basicmotions_valid.csv"),
-    );
-    ok(&[
-        "fit",
-        "--data",
-        s(&train),
-        "--valid",
-        s(&valid),
-        "--out",
-        s(&m),
-        "--layers",
-        "1",
-        "--hidden",
-        "8",
-        "--components",
-        "1",
-        "--max-epochs",
-        "3",
-        "--window",
-        "4",
-        "--false-alarm-rate",
-        "0.05",
-        "--quiet",
-    ]);
-    m
+    small_model(
+        dir,
+        "w.maf",
+        &["--window", "4", "--false-alarm-rate", "0.05"],
+    )
 }
 
 fn inspect(m: &Path) -> serde_json::Value {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// A file of the bundled data set (`data/` at the workspace root).
 pub fn data(name: &str) -> PathBuf {
@@ -41,4 +42,59 @@ pub fn npy_bytes(descr: &str, fortran: &str, shape: &str, data: &[u8]) -> Vec<u8
     b.extend(head.as_bytes());
     b.extend(data);
     b
+}
+
+/// A temporary path as the `&str` a command line takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Runs the `maf-train` binary under test.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maf-train"))
+        .args(args)
+        .output()
+        .expect("run maf-train")
+}
+
+/// Runs `maf-train`, which must succeed; its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).expect("utf-8")
+}
+
+/// A small, fast model of BasicMotions (6 columns: one MADE of 8 units on one
+/// Gaussian, 3 epochs) written to `dir/name`, with the `fit` flags `extra`.
+pub fn small_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let m = dir.join(name);
+    let (train, valid) = (
+        data("basicmotions_train.csv"),
+        data("basicmotions_valid.csv"),
+    );
+    let mut args = vec![
+        "fit",
+        "--data",
+        s(&train),
+        "--valid",
+        s(&valid),
+        "--out",
+        s(&m),
+        "--layers",
+        "1",
+        "--hidden",
+        "8",
+        "--components",
+        "1",
+        "--max-epochs",
+        "3",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    m
 }
