@@ -1,7 +1,10 @@
 //! Board support shared by the firmware binaries: the model's compile-time shapes,
 //! the model flash region, semihosting console / files / exit, cycle measurement
-//! with SysTick, the stack high-water mark, and the panic and HardFault handlers
-//! (both exit QEMU with a failure status instead of hanging).
+//! with SysTick, the stack high-water mark, and the panic and HardFault reports of
+//! the semihosting binaries (both exit QEMU with a failure status instead of
+//! hanging; each such binary installs them with [`semihosting_fault_handlers!`]).
+//! The board part (shapes, machine, model region, stack high-water) uses no
+//! semihosting, so the `uart` firmware links it too, with its own fault handlers.
 //!
 //! Binaries: `firmware-example` (`src/main.rs`, scores a CSV of sensor vectors),
 //! `selftest` (`src/bin/selftest.rs`, maf-core's numerical checks on the target),
@@ -19,7 +22,7 @@ use core::panic::PanicInfo;
 
 use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{ExceptionFrame, exception};
+use cortex_m_rt::ExceptionFrame;
 use cortex_m_semihosting::syscall;
 use maf_core::{Base, Covariance};
 
@@ -450,18 +453,43 @@ pub const fn covariance_name(c: Covariance) -> &'static str {
 
 // --------------------------------------------------------------------- faults
 
-#[panic_handler]
-fn panic(info: &PanicInfo) -> ! {
+/// What the semihosting binaries do on a panic: print it to the host's stderr and
+/// exit QEMU with [`EXIT_FAILURE`] (instead of hanging). Installed by
+/// [`semihosting_fault_handlers!`].
+pub fn report_panic(info: &PanicInfo) -> ! {
     if let Some(mut e) = Console::stderr() {
         let _ = writeln!(e, "panic: {info}");
     }
     exit(EXIT_FAILURE)
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+/// What the semihosting binaries do on a HardFault: print the faulting frame to
+/// the host's stderr and exit QEMU with [`EXIT_FAILURE`]. Installed by
+/// [`semihosting_fault_handlers!`].
+pub fn report_hard_fault(frame: &ExceptionFrame) -> ! {
     if let Some(mut e) = Console::stderr() {
         let _ = writeln!(e, "HardFault at pc={:#010x}: {frame:?}", frame.pc());
     }
     exit(EXIT_FAILURE)
+}
+
+/// Defines the panic handler and the HardFault handler of a binary that talks to
+/// its host through semihosting ([`report_panic`], [`report_hard_fault`]).
+///
+/// The handlers live in each binary, not in this library, so that a binary with no
+/// semihosting host (`uart`, which answers a fault on its UART) can use the board
+/// code here and install its own.
+#[macro_export]
+macro_rules! semihosting_fault_handlers {
+    () => {
+        #[panic_handler]
+        fn panic(info: &core::panic::PanicInfo) -> ! {
+            $crate::report_panic(info)
+        }
+
+        #[cortex_m_rt::exception]
+        unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+            $crate::report_hard_fault(frame)
+        }
+    };
 }

@@ -55,6 +55,9 @@ const MAX_RECORD: usize = 1024;
 /// (or, for the header, a refused file).
 const MAX_FIELDS: usize = D + C;
 
+// Panics and HardFaults print to the host and exit QEMU with a failure status.
+firmware_example::semihosting_fault_handlers!();
+
 #[entry]
 fn main() -> ! {
     exit(run())

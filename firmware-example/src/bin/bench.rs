@@ -64,6 +64,9 @@ const PAINT: usize = 8 * 1024;
 /// The model type this benchmark is built for.
 type Model<'a> = Maf<'a, D, H, L, C, K>;
 
+// Panics and HardFaults print to the host and exit QEMU with a failure status.
+firmware_example::semihosting_fault_handlers!();
+
 #[entry]
 fn main() -> ! {
     exit(run())

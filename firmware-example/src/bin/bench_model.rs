@@ -56,6 +56,9 @@ struct Input {
     c: [f32; C],
 }
 
+// Panics and HardFaults print to the host and exit QEMU with a failure status.
+firmware_example::semihosting_fault_handlers!();
+
 #[entry]
 fn main() -> ! {
     exit(run())

@@ -343,6 +343,9 @@ macro_rules! check_mixture_rejection {
     }};
 }
 
+// Panics and HardFaults print to the host and exit QEMU with a failure status.
+firmware_example::semihosting_fault_handlers!();
+
 #[entry]
 fn main() -> ! {
     let Some(out) = Console::stdout() else {

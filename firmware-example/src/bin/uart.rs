@@ -10,9 +10,9 @@
 //! length, bad COBS, non-finite value, too long) gets an error answer, never a
 //! score. A panic or HardFault sends a `Fault` answer and resets the core.
 //!
-//! This binary does not link the crate's library (whose console, panic and fault
-//! handlers use semihosting); it includes the generated shape and machine
-//! constants itself.
+//! It uses the crate library's board code (shapes, machine, model region, stack
+//! high-water mark) and none of its semihosting; its panic and HardFault handlers
+//! are its own (they answer on the UART).
 
 // No operating system, no std; cortex-m-rt provides the entry point.
 #![no_std]
@@ -28,17 +28,8 @@ use maf_core::{Error, Maf};
 use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 
-/// The model's shapes (build.rs, from `MAF_MODEL`).
-#[allow(dead_code, missing_docs)]
-mod shape {
-    include!(concat!(env!("OUT_DIR"), "/model_shape.rs"));
-}
-/// The machine (build.rs, from `machines.txt`).
-#[allow(dead_code, missing_docs)]
-mod machine {
-    include!(concat!(env!("OUT_DIR"), "/machine.rs"));
-}
-use shape::{C, D, H, K, L};
+use firmware_example::shape::{C, D, H, K, L};
+use firmware_example::{machine, model_region, stack_high_water};
 
 /// Floats in one request: the features, then the context.
 const N: usize = D + C;
@@ -286,43 +277,7 @@ fn log_density(maf: &Maf<'_, D, H, L, C, K>, x: &[f32; D], c: &[f32; C]) -> Resu
     maf.log_prob(x, c)
 }
 
-// ---------------------------------------------------------------------- board
-
-/// The MODEL flash region of the memory map, where the weight blob is flashed.
-fn model_region() -> &'static [u8] {
-    unsafe extern "C" {
-        static _model_start: u8;
-        static _model_end: u8;
-    }
-    // SAFETY: the linker script defines both symbols as the bounds of the MODEL
-    // region, which is flash (read-only, always mapped, never written while the
-    // program runs); the slice covers exactly that region.
-    unsafe {
-        let start = &raw const _model_start;
-        let end = &raw const _model_end;
-        let len = (end as usize).saturating_sub(start as usize);
-        core::slice::from_raw_parts(start, len)
-    }
-}
-
-/// Bytes of stack used so far (cortex-m-rt's `paint-stack`).
-fn stack_high_water() -> usize {
-    unsafe extern "C" {
-        static _stack_start: u32;
-        static _stack_end: u32;
-    }
-    let top = &raw const _stack_start as usize;
-    let mut p = &raw const _stack_end as usize;
-    while p < top {
-        // SAFETY: `p` is a 4-aligned address in the RAM between the static data
-        // and the top of the stack (linker symbols); a volatile read has no effect.
-        if unsafe { core::ptr::read_volatile(p as *const u32) } != cortex_m_rt::STACK_PAINT_VALUE {
-            break;
-        }
-        p += 4;
-    }
-    top - p
-}
+// --------------------------------------------------------------------- faults
 
 /// Sends `Fault` and resets the core: nothing else is safe after a panic.
 fn fault() -> ! {
