@@ -11,7 +11,7 @@
 //! component's term can underflow the sum to `-inf` while another is finite, and no
 //! buffer of `K` values is needed.
 
-use crate::kernel::HALF_LN_2PI;
+use crate::num::HALF_LN_2PI;
 use crate::{Error, Result};
 
 /// Most mixture components a blob may hold.
@@ -239,7 +239,7 @@ pub(crate) fn log_density(base: Base, section: &[f32], u: &[f32], d: &mut [f32])
 pub(crate) fn draw(base: Base, section: &[f32], choice: f32, eps: &[f32], u: &mut [f32]) {
     let dim = u.len();
     let Base::Mixture { covariance, .. } = base else {
-        crate::kernel::copy(u, eps);
+        crate::num::copy(u, eps);
         return;
     };
     let len = base.component_len(dim);

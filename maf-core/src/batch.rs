@@ -34,7 +34,7 @@
 //! [`crate::MafView::log_prob_batch`] links none of it.
 
 use crate::base::{Base, Covariance};
-use crate::kernel::HALF_LN_2PI;
+use crate::num::HALF_LN_2PI;
 use crate::shape::{TANH_CLAMP, TANH_LINEAR};
 use crate::{Activation, Error, Result, Shape};
 use wide::{CmpGt, CmpLt, f32x8};

@@ -7,10 +7,8 @@
 //! performing the same operations in the same order, hence the same bits.
 
 use crate::base::Base;
+use crate::num::copy;
 use crate::{Activation, Error, Result, Shape};
-
-/// `0.5 * ln(2π)`.
-pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
 
 const MALFORMED: Error = Error::Malformed("weights");
 
@@ -808,15 +806,6 @@ fn to_base_with<A: Act>(
         }
     }
     Ok(sum_alpha)
-}
-
-/// [`slice::copy_from_slice`] where the lengths are equal (they always are here),
-/// with no panic path (and its formatting code) in the inference code.
-#[inline(always)]
-pub(crate) fn copy(dst: &mut [f32], src: &[f32]) {
-    if dst.len() == src.len() {
-        dst.copy_from_slice(src);
-    }
 }
 
 /// Reverses `v` in place: [`slice::reverse`], written as the plain swap loop

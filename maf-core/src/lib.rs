@@ -26,6 +26,7 @@ pub mod detector;
 mod error;
 mod kernel;
 mod model;
+mod num;
 mod shape;
 
 pub use crate::base::{Base, Covariance};
