@@ -3,10 +3,12 @@
 
 Usage: scripts/module-graph.py [SRC_DIR]   (default: maf-train/src)
 
-Every `crate::a::b`, `super::x` and `self::x` path outside comments is an edge
-from the file's module to the longest known module prefix of the path (`mod x;`
+Every `crate::a::b`, `super::x` and `self::x` path outside comments (and every
+item of a brace import such as `use super::{x, y::Z}`) is an edge from the file's
+module to the longest known module prefix of the path (`mod x;`
 declarations are containment, not imports, and are not edges; lib.rs and main.rs
-are left out). Prints one line per module with its imports, then either
+are left out; in an inline `mod x {` block, taken to run to the end of the file as
+test modules do, `super` is the file's own module). Prints one line per module with its imports, then either
 "no import cycle" (exit 0) or every cycle found (exit 1).
 """
 import os
@@ -25,6 +27,9 @@ for root, _, files in os.walk(src):
         mods["::".join(rel)] = os.path.join(root, f)
 
 path_re = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+# A brace import (`use super::{Arch, Real};`, `use crate::{a, b::C}`): an edge to
+# each item's module (the first name of each item, or the module before the brace).
+brace_re = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^}]*)")
 # A path that starts with a child module's name (`output::temp_in` in io/mod.rs).
 rel_re = re.compile(r"(?<![:\w])([a-z_][a-z0-9_]*)::[\w{]")
 
@@ -40,16 +45,29 @@ def resolve(parts):
 edges = {m: set() for m in mods}
 for m, file in mods.items():
     here = m.split("::")
+    inline = False
     for line in open(file, encoding="utf-8"):
         code = line.split("//", 1)[0]
+        # Inside an inline module (`mod tests {`, to the end of the file), `super`
+        # is the file's own module.
+        inline = inline or re.match(r"\s*(pub(\([\w:]+\))?\s+)?mod\s+\w+\s*\{", code) is not None
         for kind, rest in path_re.findall(code):
             parts = rest.strip(":").split("::")
             # `self` is the file's own module, `super` its parent (for
             # `a/b.rs` and for `a/b/mod.rs` alike).
-            base = {"crate": [], "self": here, "super": here[:-1]}[kind]
+            base = {"crate": [], "self": here, "super": here if inline else here[:-1]}[kind]
             t = resolve(base + parts)
             if t and t != m:
                 edges[m].add(t)
+        for kind, rest, items in brace_re.findall(code):
+            base = {"crate": [], "self": here, "super": here if inline else here[:-1]}[kind]
+            base = base + [p for p in rest.split("::") if p]
+            names = [i.strip().split("::")[0].strip("{ ") for i in items.split(",")]
+            for name in [n for n in names if n] or [None]:
+                t = resolve(base + [name]) if name else None
+                t = t or resolve(base)
+                if t and t != m:
+                    edges[m].add(t)
         for first in rel_re.findall(code):
             if first in ("crate", "super", "self", "mod"):
                 continue

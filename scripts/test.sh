@@ -12,6 +12,11 @@ step "formatting"
 cargo fmt --all -- --check
 (cd firmware-example && cargo fmt -- --check)
 
+step "module imports (one way, no cycle: scripts/module-graph.py)"
+for src in maf-core/src maf-train/src firmware-example/src; do
+    python3 scripts/module-graph.py "$src" | tail -n 1
+done
+
 step "clippy (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

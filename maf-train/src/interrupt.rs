@@ -6,7 +6,7 @@
 //! signal ends the process at once (also with status 130).
 //!
 //! The loops that read the flag (in `train.rs` and `select.rs`):
-//! - `train::run_epoch`, first statement of `for &(b0, b1) in batches {`:
+//! - `train::epoch::run_epoch`, first statement of `for &(b0, b1) in batches {`:
 //!   `if crate::interrupt::requested() { break; }`
 //! - `train::fit_from`, the epoch's stop test: `out_of_time =
 //!   deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::requested();`
