@@ -400,9 +400,16 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DEVICE.log")]
     pub device_log: Option<PathBuf>,
     /// Also write `log_density.svg` and `roc.svg` into this directory (created if
-    /// missing).
+    /// missing); with a window, also `window_score.svg` and `window_roc.svg`.
     #[arg(long, value_name = "DIR")]
     pub plot_dir: Option<PathBuf>,
+    /// Window length N for the window rows of the table (window AUROC,
+    /// false-alarm rate against the target, detection delay) and the window
+    /// plots, computed from the host log densities as `score --window N` does.
+    /// Default: the model's window when it is longer than one vector (a model
+    /// fitted with `--window 1` gets no window rows unless asked).
+    #[arg(long, value_name = "N")]
+    pub window: Option<usize>,
 }
 
 /// `maf-train plot` (see `maf-train plot --help`).

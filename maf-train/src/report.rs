@@ -31,10 +31,14 @@ pub struct Parity {
 
 impl Parity {
     /// Compares every row: equal means the same `f32` bit pattern (so `-0.0`
-    /// differs from `0.0`, and one ulp is a difference) and the same flag.
+    /// differs from `0.0`, and one ulp is a difference) and the same flag, and for
+    /// windowed files the same window score bits and alarm.
     pub fn compare(host: &[ScoreRow], device: &[ScoreRow]) -> Self {
+        let bits = |w: Option<(Option<f32>, bool)>| w.map(|(s, a)| (s.map(f32::to_bits), a));
         let same = |h: &ScoreRow, d: &ScoreRow| {
-            h.log_prob.to_bits() == d.log_prob.to_bits() && h.anomaly == d.anomaly
+            h.log_prob.to_bits() == d.log_prob.to_bits()
+                && h.anomaly == d.anomaly
+                && bits(h.window) == bits(d.window)
         };
         let equal_rows = host.iter().zip(device).filter(|(h, d)| same(h, d)).count();
         let first_difference = (0..host.len().max(device.len()))
@@ -60,8 +64,17 @@ impl Parity {
     pub fn describe_difference(&self) -> String {
         let show = |r: Option<ScoreRow>| {
             r.map_or("(no row)".to_string(), |r| {
+                let window = match r.window {
+                    None => String::new(),
+                    Some((None, a)) => format!(", window score (warm-up), alarm {}", u8::from(a)),
+                    Some((Some(s), a)) => format!(
+                        ", window score {s} (bits {:#010x}), alarm {}",
+                        s.to_bits(),
+                        u8::from(a)
+                    ),
+                };
                 format!(
-                    "{} (bits {:#010x}), flag {}",
+                    "{} (bits {:#010x}), flag {}{window}",
                     r.log_prob,
                     r.log_prob.to_bits(),
                     u8::from(r.anomaly)
@@ -247,7 +260,11 @@ mod tests {
     use crate::io::scores::parse_scores;
 
     fn row(log_prob: f32, anomaly: bool) -> ScoreRow {
-        ScoreRow { log_prob, anomaly }
+        ScoreRow {
+            log_prob,
+            anomaly,
+            window: None,
+        }
     }
 
     #[test]

@@ -215,6 +215,29 @@ pub struct WindowEval {
     pub delay_mean: Option<f64>,
 }
 
+/// What each of `windows` full windows holds (window `w` covers rows
+/// `w..w + len`, its decision is taken at row `w + len - 1`): `Some(false)` all
+/// normal rows, `Some(true)` all anomalous, `None` both. Without labels every
+/// window is normal.
+pub fn window_kinds(labels: Option<&[bool]>, len: usize, windows: usize) -> Vec<Option<bool>> {
+    let len = len.max(1);
+    let label = |i: usize| labels.is_some_and(|l| l.get(i).copied().unwrap_or(false));
+    let mut anomalous = (0..len - 1).filter(|&i| label(i)).count();
+    (0..windows)
+        .map(|w| {
+            anomalous += usize::from(label(w + len - 1));
+            if w > 0 {
+                anomalous -= usize::from(label(w - 1));
+            }
+            match anomalous {
+                0 => Some(false),
+                k if k == len => Some(true),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Window metrics of consecutive log densities (`labels` row for row, `true` =
 /// anomaly; `None`: every row normal) at `threshold` (`None`: no false-alarm
 /// rate, no delay).
@@ -226,34 +249,26 @@ pub fn evaluate(
 ) -> WindowEval {
     let len = len.max(1);
     let scores = window_scores(log_probs, len);
-    let label = |i: usize| labels.is_some_and(|l| l.get(i).copied().unwrap_or(false));
     let mut ev = WindowEval {
         len,
         ..WindowEval::default()
     };
-    // Window w covers rows w..w+len; its decision is taken at row w + len - 1.
     let mut pure_scores = Vec::new();
     let mut pure_labels = Vec::new();
     let mut alarms_normal = 0usize;
-    let mut anomalous_in_window = (0..len.saturating_sub(1)).filter(|&i| label(i)).count();
-    for (w, &s) in scores.iter().enumerate() {
-        anomalous_in_window += usize::from(label(w + len - 1));
-        if w > 0 {
-            anomalous_in_window -= usize::from(label(w - 1));
-        }
-        match anomalous_in_window {
-            0 => {
-                ev.normal_windows += 1;
+    for (&s, kind) in scores.iter().zip(window_kinds(labels, len, scores.len())) {
+        match kind {
+            Some(anomalous) => {
+                if anomalous {
+                    ev.anomalous_windows += 1;
+                } else {
+                    ev.normal_windows += 1;
+                    alarms_normal += usize::from(threshold.is_some_and(|t| alarm(s, t)));
+                }
                 pure_scores.push(-f64::from(s));
-                pure_labels.push(false);
-                alarms_normal += usize::from(threshold.is_some_and(|t| alarm(s, t)));
+                pure_labels.push(anomalous);
             }
-            k if k == len => {
-                ev.anomalous_windows += 1;
-                pure_scores.push(-f64::from(s));
-                pure_labels.push(true);
-            }
-            _ => ev.mixed_windows += 1,
+            None => ev.mixed_windows += 1,
         }
     }
     let finite: Vec<f64> = pure_scores

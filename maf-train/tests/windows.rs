@@ -303,3 +303,105 @@ fn the_host_scorer_and_calibration_follow_their_definitions() {
     // Window [0, -9] at row 3 has mean -4.5 < -4: alarm on the run's first row.
     assert_eq!((ev.runs, ev.detected, ev.delay_mean), (1, 1, Some(0.0)));
 }
+
+#[test]
+fn report_reads_windowed_scores_and_plots_the_window_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = windowed_model(dir.path());
+    let test = data("basicmotions_test.csv");
+    let labels = data("basicmotions_test_labels.csv");
+    let host = dir.path().join("host.csv");
+    ok(&[
+        "score",
+        "--model",
+        s(&m),
+        "--data",
+        s(&test),
+        "--out",
+        s(&host),
+    ]);
+    let o: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--data",
+        s(&test),
+        "--labels",
+        s(&labels),
+        "--json",
+    ]))
+    .unwrap();
+    let plots = dir.path().join("plots");
+    let report = |scores: &Path| {
+        run(&[
+            "report",
+            "--model",
+            s(&m),
+            "--labels",
+            s(&labels),
+            "--host-scores",
+            s(&host),
+            "--device-scores",
+            s(scores),
+            "--plot-dir",
+            s(&plots),
+        ])
+    };
+    // The host file (4 columns) against itself: the window rows carry eval's numbers.
+    let out = report(&host);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |name: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| {
+                panic!("no {name:?} row in\n{text}");
+            });
+        line.trim_start()[name.len()..].trim().to_string()
+    };
+    assert!(value("window").starts_with("4 vectors: 2997 all-normal, 997 all-anomalous, 3 mixed"));
+    let auroc: f64 = value("window AUROC, score -window score").parse().unwrap();
+    assert!((auroc - o["window_auroc"].as_f64().unwrap()).abs() <= 5e-5);
+    let fa = value("false-alarm rate, normal windows");
+    assert_eq!(
+        fa,
+        format!(
+            "{:.4} (target 0.0500)",
+            o["false_alarm_rate"].as_f64().unwrap()
+        )
+    );
+    let delay = o["detection_delay_mean"].as_f64().unwrap();
+    assert!(value("anomaly runs detected").ends_with(&format!("mean delay {delay:.1} vectors")));
+    assert!(value("device = host, bit for bit").starts_with("yes, 4000 of 4000"));
+    for name in ["window_score.svg", "window_roc.svg"] {
+        let svg = std::fs::read_to_string(plots.join(name)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+    }
+    let timeline = std::fs::read_to_string(plots.join("window_score.svg")).unwrap();
+    assert!(timeline.contains(&format!("false-alarm rate {}", &fa[..6])));
+    // A device file that differs only in one alarm is a parity failure.
+    let mut lines: Vec<String> = std::fs::read_to_string(&host)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let row = &mut lines[101];
+    let flipped = if row.ends_with(",1") { ",0" } else { ",1" };
+    row.truncate(row.len() - 2);
+    row.push_str(flipped);
+    let device = dir.path().join("device.csv");
+    std::fs::write(&device, lines.join("\n") + "\n").unwrap();
+    let out = report(&device);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("first difference at data row 100"), "{err}");
+    assert!(err.contains("alarm"), "{err}");
+}

@@ -10,9 +10,10 @@ use crate::error::Result;
 use crate::metrics;
 use crate::report::{ScoreRow, Summary, roc_curve};
 
-/// Colours of the two classes.
-const NORMAL: RGBColor = RGBColor(31, 119, 180);
-const ANOMALY: RGBColor = RGBColor(214, 39, 40);
+/// Colour of the normal class.
+pub const NORMAL: RGBColor = RGBColor(31, 119, 180);
+/// Colour of the anomalous class.
+pub const ANOMALY: RGBColor = RGBColor(214, 39, 40);
 
 /// Histogram of the log densities of normal and anomalous vectors (each as a
 /// fraction of its class, so the classes compare despite their sizes), with the
@@ -153,18 +154,50 @@ pub fn log_density_plot(
 /// [`crate::Error::Io`] writing `path` or drawing.
 pub fn roc_plot(path: &Path, host: &[ScoreRow], labels: &[bool], summary: &Summary) -> Result<()> {
     let scores: Vec<f64> = host.iter().map(|r| -f64::from(r.log_prob)).collect();
-    let curve = roc_curve(&scores, labels);
     let c = summary.confusion;
-    let op = (
-        c.fp as f64 / (c.fp + c.tn).max(1) as f64,
-        c.tp as f64 / (c.tp + c.fn_).max(1) as f64,
-    );
+    let op = summary.threshold.map(|_| {
+        let op = (
+            c.fp as f64 / (c.fp + c.tn).max(1) as f64,
+            c.tp as f64 / (c.tp + c.fn_).max(1) as f64,
+        );
+        (
+            op,
+            format!("stored threshold: TPR {:.2}, FPR {:.3}", op.1, op.0),
+        )
+    });
+    let title = match summary.auroc {
+        Some(a) => format!("ROC of the anomaly score -log p(x): AUROC {a:.3}"),
+        None => "ROC: needs both classes in the labels".to_string(),
+    };
+    let axes = [
+        "false positive rate (normal vectors flagged)",
+        "true positive rate (anomalies flagged)",
+    ];
+    draw_roc(
+        path,
+        &roc_curve(&scores, labels),
+        &title,
+        axes,
+        "maf, score -log p(x)",
+        op,
+    )
+}
+
+/// An ROC chart: `curve` (false and true positive rates) labelled `series`, the
+/// chance diagonal, and an operating point with its legend line.
+///
+/// # Errors
+/// [`crate::Error::Io`] writing `path` or drawing.
+pub fn draw_roc(
+    path: &Path,
+    curve: &[(f64, f64)],
+    title: &str,
+    axes: [&str; 2],
+    series: &str,
+    op: Option<((f64, f64), String)>,
+) -> Result<()> {
     write_svg(path, (620, 600), |root| {
         let e = |x| plot_err(path, x);
-        let title = match summary.auroc {
-            Some(a) => format!("ROC of the anomaly score -log p(x): AUROC {a:.3}"),
-            None => "ROC: needs both classes in the labels".to_string(),
-        };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(14)
@@ -176,8 +209,8 @@ pub fn roc_plot(path: &Path, host: &[ScoreRow], labels: &[bool], summary: &Summa
             .configure_mesh()
             .axis_desc_style(("sans-serif", 16))
             .label_style(("sans-serif", 13))
-            .x_desc("false positive rate (normal vectors flagged)")
-            .y_desc("true positive rate (anomalies flagged)")
+            .x_desc(axes[0])
+            .y_desc(axes[1])
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(e)?;
@@ -192,18 +225,18 @@ pub fn roc_plot(path: &Path, host: &[ScoreRow], labels: &[bool], summary: &Summa
             .label("chance")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.4)));
         chart
-            .draw_series(LineSeries::new(curve, ANOMALY.stroke_width(3)))
+            .draw_series(LineSeries::new(
+                curve.iter().copied(),
+                ANOMALY.stroke_width(3),
+            ))
             .map_err(e)?
-            .label("maf, score -log p(x)")
+            .label(series)
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], ANOMALY.stroke_width(3)));
-        if summary.threshold.is_some() {
+        if let Some((point, label)) = op {
             chart
-                .draw_series([Circle::new(op, 6, BLACK.filled())])
+                .draw_series([Circle::new(point, 6, BLACK.filled())])
                 .map_err(e)?
-                .label(format!(
-                    "stored threshold: TPR {:.2}, FPR {:.3}",
-                    op.1, op.0
-                ))
+                .label(label)
                 .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.filled()));
         }
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 15, path)?;

@@ -3,11 +3,13 @@
 use std::fmt::Write as _;
 
 use crate::charts::report::{log_density_plot, plot_paths, roc_plot};
+use crate::charts::windows::{window_plot_paths, window_roc_plot, window_score_plot};
 use crate::cli::ReportArgs;
 use crate::error::{Error, Result};
 use crate::io::scores::read_scores;
 use crate::io::{load_view, read_labels, read_model, write_output};
 use crate::report::{Parity, Summary, instructions_per_inference};
+use crate::windows;
 
 /// Runs `maf-train report`: prints the table (and the plot paths) on standard
 /// output.
@@ -37,22 +39,48 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         summary.parity = Some(Parity::compare(&host, &read_scores(d)?));
     }
     let mut text = summary.table();
+    let window = windows::choose(&view, a.window)?.map(|w| {
+        let lps: Vec<Option<f32>> = host.iter().map(|r| Some(r.log_prob)).collect();
+        let scores = windows::window_scores(&lps, w.len);
+        let kinds = windows::window_kinds(Some(&labels), w.len, scores.len());
+        let ev = windows::evaluate(&lps, Some(&labels), w.len, w.threshold);
+        text.push_str(&window_rows(&ev, &w));
+        (w, scores, kinds, ev)
+    });
     if let Some(dir) = &a.plot_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let [density, roc] = plot_paths(dir);
         log_density_plot(&density, &host, &labels, summary.threshold)?;
         roc_plot(&roc, &host, &labels, &summary)?;
-        let (density, roc) = (density.display().to_string(), roc.display().to_string());
-        let w = density.len().max(roc.len()) + 2;
+        let mut plots = vec![
+            (
+                density,
+                "log densities, normal vs anomalous, threshold marked",
+            ),
+            (roc, "ROC curve, operating point of the threshold"),
+        ];
+        if let Some((win, scores, kinds, ev)) = &window {
+            let [timeline, wroc] = window_plot_paths(dir);
+            window_score_plot(&timeline, scores, &labels, ev, win.threshold)?;
+            window_roc_plot(&wroc, scores, kinds, ev, win.threshold)?;
+            plots.push((
+                timeline,
+                "window score over the rows, anomalous rows shaded, alarms",
+            ));
+            plots.push((
+                wroc,
+                "ROC curve of the window score, operating point of its threshold",
+            ));
+        }
+        let plots: Vec<(String, &str)> = plots
+            .into_iter()
+            .map(|(p, what)| (p.display().to_string(), what))
+            .collect();
+        let w = plots.iter().map(|(p, _)| p.len()).max().unwrap_or(0) + 2;
         let _ = writeln!(text, "plots (SVG)");
-        let _ = writeln!(
-            text,
-            "  {density:<w$}log densities, normal vs anomalous, threshold marked"
-        );
-        let _ = writeln!(
-            text,
-            "  {roc:<w$}ROC curve, operating point of the threshold"
-        );
+        for (p, what) in &plots {
+            let _ = writeln!(text, "  {p:<w$}{what}");
+        }
     }
     write_output(None, &text)?;
     match (&summary.parity, &a.device_scores) {
@@ -66,4 +94,47 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The window rows of the table, in its `name   value` layout.
+fn window_rows(ev: &windows::WindowEval, w: &windows::Chosen) -> String {
+    let mut t = String::new();
+    let mut row = |name: &str, value: String| {
+        let _ = writeln!(t, "  {name:<36}{value}");
+    };
+    let f = |v: Option<f64>, d: usize| v.map_or("n/a".to_string(), |v| format!("{v:.d$}"));
+    row(
+        "window",
+        format!(
+            "{} vectors: {} all-normal, {} all-anomalous, {} mixed windows",
+            w.len, ev.normal_windows, ev.anomalous_windows, ev.mixed_windows
+        ),
+    );
+    row("window AUROC, score -window score", f(ev.auroc, 4));
+    match w.threshold {
+        Some(t) => {
+            row("window threshold", format!("window score < {t}"));
+            row(
+                "false-alarm rate, normal windows",
+                format!("{} (target {})", f(ev.false_alarm_rate, 4), f(w.rate, 4)),
+            );
+            row(
+                "anomaly runs detected",
+                format!(
+                    "{} of {}, mean delay {} vectors",
+                    ev.detected,
+                    ev.runs,
+                    f(ev.delay_mean, 1)
+                ),
+            );
+        }
+        None => row(
+            "window threshold",
+            format!(
+                "none for {} vectors: `maf-train recalibrate --window {}` calibrates one",
+                w.len, w.len
+            ),
+        ),
+    }
+    t
 }
