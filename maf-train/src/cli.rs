@@ -170,6 +170,11 @@ pub struct FitArgs {
     /// skipped, and the best so far is kept.
     #[arg(long, default_value_t = 480.0)]
     pub time_budget: f64,
+    /// Flow candidates of the model search trained at once, one thread each
+    /// (0 = one per core). The chosen model is the same for every count (each
+    /// training is deterministic); only what a spent time budget cuts can differ.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
     /// Minibatch size in rows, or `auto`: about 100 minibatches per epoch, within
     /// 100..=256 rows (100 up to 10,000 training rows, 256 from 25,600). Small
     /// sets keep the gradient noise of small batches; large ones get steadier

@@ -137,17 +137,31 @@ pub fn fit_blob(
         max_instructions: a.max_instructions,
         max_blob_bytes: a.max_blob_bytes,
         time: std::time::Duration::from_secs_f64(a.time_budget),
+        threads: a.threads,
     };
     let (xt, ct) = (x_std.apply::<f32>(&tr.x), c_std.apply::<f32>(&tr.c));
     let (xv, cv) = (x_std.apply::<f32>(&va.x), c_std.apply::<f32>(&va.c));
     // Where the search was when a stop was requested: the candidate and epoch.
     let mut stopped_at: Option<(String, usize)> = None;
+    // Candidates may train at once: each one's label and last epoch, by number.
+    let mut running: std::collections::BTreeMap<usize, (String, usize)> = Default::default();
     let mut current = (String::new(), 0usize);
     let mut watch = |p: Progress<'_>| {
         match &p {
-            Progress::Start(i, n, label) => current = (format!("candidate {i}/{n} {label}"), 0),
-            Progress::Epoch(r) => current.1 = r.epoch,
-            Progress::Done(_) => {}
+            Progress::Start(i, n, label) => {
+                running.insert(*i, (format!("candidate {i}/{n} {label}"), 0));
+            }
+            Progress::Epoch(i, r) => {
+                if let Some(c) = running.get_mut(i) {
+                    c.1 = r.epoch;
+                }
+            }
+            Progress::Done(i, _) => {
+                running.remove(i);
+            }
+        }
+        if let Some(c) = running.values().next() {
+            current = c.clone();
         }
         if stopped_at.is_none() && crate::interrupt::requested() {
             stopped_at = Some(current.clone());

@@ -5,13 +5,13 @@
 //! `interrupted=` in its metadata, and exits with [`EXIT_INTERRUPTED`]. A second
 //! signal ends the process at once (also with status 130).
 //!
-//! The loops that read the flag (in `train.rs` and `select.rs`):
+//! The loops that read the flag (in `train/` and `select/`):
 //! - `train::epoch::run_epoch`, first statement of `for &(b0, b1) in batches {`:
 //!   `if crate::interrupt::requested() { break; }`
-//! - `train::fit_from`, the epoch's stop test: `out_of_time =
+//! - `train::fit::fit_from_threads`, the epoch's stop test: `out_of_time =
 //!   deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::requested();`
-//! - `select::search`, both "skipped: time budget spent" tests:
-//!   `(Instant::now() >= deadline || crate::interrupt::requested()) && …`
+//! - `select::search` (mixtures) and `select::flows::train_one` (flows), the
+//!   "skipped: interrupted" tests before each candidate.
 //!
 //! Without them the signal is still honoured, but only when the search ends on its
 //! own (epochs, patience or `--time-budget`).

@@ -233,3 +233,38 @@ fn samples_of_a_mixture_model_have_the_data_s_moments() {
         assert!((ws - gs).abs() < 0.05 * ws, "std {gs} vs data {ws}");
     }
 }
+
+#[test]
+fn candidates_trained_at_once_give_the_same_model_as_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = |threads: &str| {
+        let m = dir.path().join(format!("t{threads}.maf"));
+        let o = fit(
+            &m,
+            &[
+                "--covariance",
+                "diag",
+                "--max-instructions",
+                "100000",
+                "--threads",
+                threads,
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        (std::fs::read(&m).unwrap(), err, tried(&m))
+    };
+    let (one, _, trials) = blob("1");
+    let (two, err, _) = blob("2");
+    // Four flows (two shapes, on the mixture and on N(0, I)), at least two trained,
+    // so two threads really train two at once.
+    let flows = trials.iter().filter(|t| t.0.starts_with("flow")).count();
+    let trained = trials.iter().filter(|t| t.2.starts_with("trained")).count();
+    assert_eq!(flows, 4, "{trials:?}");
+    assert!(trained >= 2, "{trials:?}");
+    assert!(one == two, "the blob depends on the thread count");
+    // Every candidate's progress lines carry its own number and label.
+    for (i, t) in trials.iter().enumerate() {
+        let prefix = format!("[{}/{}] {}:", i + 1, trials.len(), t.0);
+        assert!(err.contains(&prefix), "no {prefix:?} in\n{err}");
+    }
+}

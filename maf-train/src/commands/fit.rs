@@ -31,19 +31,24 @@ pub fn run(a: &FitArgs) -> Result<()> {
     });
     let quiet = a.quiet;
     let patience = a.patience;
-    let mut current = String::new();
+    // Candidates may train at once (their epochs interleave): labels by number.
+    let mut labels: std::collections::HashMap<usize, String> = Default::default();
+    let mut shown = 0usize;
     let mut progress = |p: Progress<'_>| match p {
         Progress::Start(i, n, label) => {
-            current = format!("[{i}/{n}] {label}");
+            let current = format!("[{i}/{n}] {label}");
             if let Some(pb) = &bar {
                 pb.set_prefix(current.clone());
                 pb.set_position(0);
                 pb.set_message("");
+                shown = i;
             } else if !quiet {
                 eprintln!("{current} ...");
             }
+            labels.insert(i, current);
         }
-        Progress::Epoch(r) => {
+        Progress::Epoch(i, r) => {
+            let current = labels.get(&i).map_or("", String::as_str);
             let line = format!(
                 "training loss {:.4} (mean -log p per row, nats, standardised units)  \
                  validation log-likelihood {:.4} (mean log p per row, nats, raw units, the \
@@ -51,6 +56,11 @@ pub fn run(a: &FitArgs) -> Result<()> {
                 r.train_loss, r.valid_ll, r.best_ll, r.best_epoch
             );
             if let Some(pb) = &bar {
+                // The bar follows the candidate of the latest epoch.
+                if shown != i {
+                    pb.set_prefix(current.to_string());
+                    shown = i;
+                }
                 // The run ends at the latest `patience` epochs after the best one.
                 let bound = (r.best_epoch + patience).max(r.epoch).min(r.max_epochs);
                 pb.set_length(bound as u64);
@@ -64,11 +74,12 @@ pub fn run(a: &FitArgs) -> Result<()> {
                     eprintln!("warning: {m}");
                 }
                 if r.epoch.is_multiple_of(25) {
-                    eprintln!("  epoch {}: {line}", r.epoch);
+                    eprintln!("  {current} epoch {}: {line}", r.epoch);
                 }
             }
         }
-        Progress::Done(t) => {
+        Progress::Done(i, t) => {
+            let current = labels.remove(&i).unwrap_or_else(|| t.label.clone());
             let ll = if t.valid_ll.is_finite() {
                 format!("validation log-likelihood {:.4}", t.valid_ll)
             } else {

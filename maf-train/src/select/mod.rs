@@ -29,20 +29,20 @@
 use std::time::{Duration, Instant};
 
 use maf_core::{Base, Covariance};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::cost;
 use crate::error::{Error, Result};
 use crate::hyper::CheckedFitParams;
 use crate::mixture;
-use crate::model::{Activation, Arch, Masks, Params};
-use crate::train::{self, Data, EpochReport, Fitted};
+use crate::model::{Activation, Arch};
+use crate::train::{Data, Fitted};
 
 mod compare;
+mod flows;
 mod trial;
 
 use compare::{best_of, mixture_arch, mixture_fit, paired, score_mixture};
+use flows::{Job, Run};
 use trial::shape_of;
 pub use trial::{Chosen, Progress, Trial, table};
 
@@ -89,6 +89,10 @@ pub struct Budget {
     pub max_blob_bytes: usize,
     /// Wall time for the whole search.
     pub time: Duration,
+    /// Threads of the search (0: every core): flow candidates trained at once,
+    /// each on one thread, and a mixture's EM starts run at once. The result is
+    /// the same for every count, but for what the time budget cuts.
+    pub threads: usize,
 }
 /// Runs the search (see the module documentation).
 ///
@@ -106,6 +110,10 @@ pub fn search(
 ) -> Result<Chosen> {
     let start = Instant::now();
     let deadline = start + budget.time;
+    let threads = match budget.threads {
+        0 => crate::parallel::available_threads(),
+        n => n,
+    };
     let (dim, context) = (train_data.x.ncols(), train_data.c.ncols());
     let mut trials: Vec<Trial> = Vec::new();
     let mut fits: Vec<Option<Fitted>> = Vec::new();
@@ -204,15 +212,33 @@ pub fn search(
         } else {
             // EM finds a local optimum that depends on its k-means++ start:
             // EM_STARTS starts, the best on validation kept.
-            let mut last_err = None;
-            for start in 0..EM_STARTS {
+            // The starts are independent: on several threads they run at once,
+            // their results taken in start order (the same as one at a time).
+            let one_start = |start: u64| {
                 let seed = hp.seed.wrapping_add(start << 32);
-                match mixture::fit(x64.view(), k, cov, seed) {
+                mixture::fit(x64.view(), k, cov, seed).map(|gmm| {
+                    let (score, lls) = score_mixture(&gmm, xv64.view(), log_jacobian, hp);
+                    (score, lls, gmm)
+                })
+            };
+            let results: Vec<_> = if threads > 1 {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = (0..EM_STARTS)
+                        .map(|start| scope.spawn(move || one_start(start)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect()
+                })
+            } else {
+                (0..EM_STARTS).map(one_start).collect()
+            };
+            let mut last_err = None;
+            for r in results {
+                match r {
                     Err(e) => last_err = Some(e),
-                    Ok(gmm) => {
-                        let (score, lls) = score_mixture(&gmm, xv64.view(), log_jacobian, hp);
-                        starts.push((score, lls, gmm));
-                    }
+                    Ok(fitted_start) => starts.push(fitted_start),
                 }
             }
             starts.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -231,7 +257,7 @@ pub fn search(
             }
         }
         trial.seconds = t0.elapsed().as_secs_f64();
-        on_progress(Progress::Done(&trial));
+        on_progress(Progress::Done(number, &trial));
         trials.push(trial);
         fits.push(fitted);
 
@@ -273,7 +299,7 @@ pub fn search(
             }
         }
         trial.seconds = t0.elapsed().as_secs_f64();
-        on_progress(Progress::Done(&trial));
+        on_progress(Progress::Done(number, &trial));
         trials.push(trial);
         fits.push(fitted);
     }
@@ -302,64 +328,29 @@ pub fn search(
         number += mixture_flows;
     }
     flows.extend(normal_flows.into_iter().map(|a| (a, None)));
-    for (arch, gmm) in flows {
-        number += 1;
-        let (instructions, blob_bytes, ok) = within(&arch);
-        let mut trial = Trial::new(arch, instructions, blob_bytes);
-        on_progress(Progress::Start(number, total, &trial.label));
-        let t0 = Instant::now();
-        let mut fitted = None;
-        if !ok {
-            trial.status = "over the device budget".into();
-        } else if crate::interrupt::requested() && fits.iter().any(Option::is_some) {
-            trial.status = "skipped: interrupted".into();
-        } else if Instant::now() >= deadline && fits.iter().any(Option::is_some) {
-            trial.status = "skipped: time budget spent".into();
-        } else if let Err(e) = shape_of(&arch).check() {
-            trial.status = format!("not supported: {e}");
-        } else {
-            let init = gmm.map(|g| {
-                let masks = Masks::<f32>::new(&arch);
-                let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
-                Params::init_from_mixture(arch, &masks, g, &mut rng)
-            });
-            let mut forward = |r: &EpochReport| on_progress(Progress::Epoch(r));
-            match train::fit_from(
-                hp,
-                arch,
-                init,
-                Some(deadline),
-                train_data,
-                valid,
-                log_jacobian,
-                &mut forward,
-            ) {
-                Ok(f) => {
-                    trial.rows =
-                        train::log_likelihoods(&f.params, &f.stats, valid.x, valid.c, log_jacobian);
-                    trial.valid_ll = f.valid_ll;
-                    trial.epochs = f.epochs;
-                    trial.best_epoch = f.best_epoch;
-                    trial.status = if crate::interrupt::requested() {
-                        "trained (interrupted)".into()
-                    } else if Instant::now() >= deadline {
-                        "trained (stopped by the time budget)".into()
-                    } else {
-                        "trained".into()
-                    };
-                    fitted = Some(f);
-                }
-                Err(e) => {
-                    trial.status = format!("failed: {e}");
-                    // A search of one model fails as that model's training did.
-                    if total == 1 {
-                        return Err(e);
-                    }
-                }
+    let jobs: Vec<Job<'_>> = flows
+        .into_iter()
+        .map(|(arch, gmm)| {
+            number += 1;
+            let (instructions, blob_bytes, ok) = within(&arch);
+            Job {
+                number,
+                trial: Trial::new(arch, instructions, blob_bytes),
+                gmm,
+                within: ok,
             }
-        }
-        trial.seconds = t0.elapsed().as_secs_f64();
-        on_progress(Progress::Done(&trial));
+        })
+        .collect();
+    let run = Run {
+        hp,
+        deadline,
+        train: train_data,
+        valid,
+        log_jacobian,
+        total,
+        have_fit: fits.iter().any(Option::is_some),
+    };
+    for (trial, fitted) in flows::train_all(&run, jobs, threads, on_progress)? {
         trials.push(trial);
         fits.push(fitted);
     }

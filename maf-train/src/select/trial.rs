@@ -62,10 +62,11 @@ impl Trial {
 pub enum Progress<'a> {
     /// A candidate starts: its 1-based number, the total and its label.
     Start(usize, usize, &'a str),
-    /// An epoch of the candidate in training.
-    Epoch(&'a EpochReport),
-    /// A candidate is done.
-    Done(&'a Trial),
+    /// An epoch of a candidate in training (its 1-based number: candidates may
+    /// train at once, their epochs interleaved).
+    Epoch(usize, &'a EpochReport),
+    /// A candidate is done: its 1-based number and what became of it.
+    Done(usize, &'a Trial),
 }
 
 /// The search's result: the winner, its architecture and every trial in order.
