@@ -74,6 +74,21 @@ pub fn score_file(
     each: &mut dyn FnMut(Option<f32>) -> Result<()>,
     on_chunk: &mut dyn FnMut(u64),
 ) -> Result<usize> {
+    score_first_rows(view, path, usize::MAX, each, on_chunk)
+}
+
+/// [`score_file`] for the first `limit` data rows only: reading stops there, so
+/// the rest of the file is neither read nor checked (`recalibrate --rows M`).
+///
+/// # Errors
+/// As [`score_file`], for the rows it reads.
+pub fn score_first_rows(
+    view: &maf_core::MafView<'_>,
+    path: &Path,
+    limit: usize,
+    each: &mut dyn FnMut(Option<f32>) -> Result<()>,
+    on_chunk: &mut dyn FnMut(u64),
+) -> Result<usize> {
     let mut scratch = vec![0.0f32; view.shape().scratch_len()];
     let (mut x, mut c) = (Vec::new(), Vec::new());
     let mut rows = 0usize;
@@ -91,7 +106,7 @@ pub fn score_file(
     if crate::data::is_npy(path) {
         let table = crate::data::read_npy(path)?;
         let plan = crate::io::column_plan(view, &table.header, true, path)?;
-        for r in table.values.rows() {
+        for r in table.values.rows().into_iter().take(limit) {
             let row: Vec<f64> = r.to_vec();
             plan.pick(&row, &mut x, &mut c);
             one(&x, &c, &mut rows)?;
@@ -103,9 +118,9 @@ pub fn score_file(
     let plan = crate::io::column_plan(view, reader.header(), false, path)?;
     let width = plan.width;
     let mut buf = Vec::with_capacity(CHUNK_ROWS * width);
-    loop {
+    while rows < limit {
         buf.clear();
-        if reader.read_chunk(CHUNK_ROWS, &mut buf)? == 0 {
+        if reader.read_chunk(CHUNK_ROWS.min(limit - rows), &mut buf)? == 0 {
             break;
         }
         for row in buf.chunks_exact(width) {

@@ -204,6 +204,41 @@ fn recalibrate_moves_the_threshold_with_the_site_median_and_nothing_else() {
         moved["window_threshold"].as_f64().unwrap() as f32,
         t0 + (site_median - m0)
     );
+    // Reading stops after --rows: a site log whose row 300 is not a number gives
+    // the same blob as the clean file.
+    let text = std::fs::read_to_string(&test).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let cols = lines[0].split(',').count();
+    let bad = vec!["oops"; cols].join(",");
+    lines[300] = &bad;
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(&broken, lines.join("\n") + "\n").unwrap();
+    let early = dir.path().join("early.maf");
+    ok(&[
+        "recalibrate",
+        "--model",
+        s(&m),
+        "--data",
+        s(&broken),
+        "--rows",
+        "200",
+        "--out",
+        s(&early),
+    ]);
+    let early_v = inspect(&early);
+    assert_eq!(early_v["window_threshold"], moved["window_threshold"]);
+    assert_eq!(early_v["window_median"], moved["window_median"]);
+    // Without --rows the bad row is found.
+    let o = run(&[
+        "recalibrate",
+        "--model",
+        s(&m),
+        "--data",
+        s(&broken),
+        "--out",
+        s(&early),
+    ]);
+    assert!(!o.status.success());
     // Same model otherwise: the log densities are unchanged, bit for bit.
     let again = scores(&site, &test, &[]);
     for (a, b) in rows.iter().zip(&again) {

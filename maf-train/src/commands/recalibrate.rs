@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::cli::RecalibrateArgs;
 use crate::error::{Error, Result};
 use crate::io::{check_output, load_view, meta_value, read_model, write_atomic};
-use crate::scoring::score_file;
+use crate::scoring::score_first_rows;
 use crate::windows;
 
 /// Runs `maf-train recalibrate`.
@@ -32,13 +32,13 @@ pub fn run(a: &RecalibrateArgs) -> Result<()> {
         });
     }
     let mut lps: Vec<Option<f32>> = Vec::new();
-    score_file(
+    // Only the first `limit` rows are read: a site log can be long.
+    score_first_rows(
         &view,
         &a.data,
+        limit,
         &mut |lp| {
-            if lps.len() < limit {
-                lps.push(lp);
-            }
+            lps.push(lp);
             Ok(())
         },
         &mut |_| {},
