@@ -238,73 +238,117 @@ pub fn window_kinds(labels: Option<&[bool]>, len: usize, windows: usize) -> Vec<
         .collect()
 }
 
+/// The runs of consecutive anomalous rows, as `start..end` row ranges.
+pub fn anomaly_runs(labels: &[bool]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for i in 0..=labels.len() {
+        match (labels.get(i).copied().unwrap_or(false), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+/// The windows of a file's consecutive log densities, computed once for every
+/// window metric and plot: each full window's score and what it holds.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    /// Window length.
+    pub len: usize,
+    /// Rows (vectors) in the file.
+    pub rows: usize,
+    /// Every full window's score ([`window_scores`]).
+    pub scores: Vec<f32>,
+    /// What each window holds ([`window_kinds`]).
+    pub kinds: Vec<Option<bool>>,
+}
+
+impl Windows {
+    /// The windows of `log_probs` (`labels` row for row, `true` = anomaly;
+    /// `None`: every row normal).
+    pub fn new(log_probs: &[Option<f32>], labels: Option<&[bool]>, len: usize) -> Self {
+        let len = len.max(1);
+        let scores = window_scores(log_probs, len);
+        let kinds = window_kinds(labels, len, scores.len());
+        Self {
+            len,
+            rows: log_probs.len(),
+            scores,
+            kinds,
+        }
+    }
+
+    /// The all-normal and all-anomalous windows as an anomaly score (`-window
+    /// score`, NaN taken as `+inf`) and a label: what the window AUROC ranks.
+    pub fn pure(&self) -> (Vec<f64>, Vec<bool>) {
+        self.scores
+            .iter()
+            .zip(&self.kinds)
+            .filter_map(|(&s, k)| k.map(|a| (-f64::from(s), a)))
+            .map(|(s, a)| (if s.is_nan() { f64::INFINITY } else { s }, a))
+            .unzip()
+    }
+
+    /// The window metrics at `threshold` (`None`: no false-alarm rate, no
+    /// delay); `labels` as given to [`Windows::new`].
+    pub fn evaluate(&self, labels: Option<&[bool]>, threshold: Option<f32>) -> WindowEval {
+        let len = self.len;
+        let count = |kind: Option<bool>| self.kinds.iter().filter(|&&k| k == kind).count();
+        let mut ev = WindowEval {
+            len,
+            normal_windows: count(Some(false)),
+            anomalous_windows: count(Some(true)),
+            mixed_windows: count(None),
+            ..WindowEval::default()
+        };
+        let (pure_scores, pure_labels) = self.pure();
+        ev.auroc = metrics::auroc(&pure_scores, &pure_labels);
+        ev.false_alarm_rate = threshold.filter(|_| ev.normal_windows > 0).map(|t| {
+            let alarms = self
+                .scores
+                .iter()
+                .zip(&self.kinds)
+                .filter(|&(&s, &k)| k == Some(false) && alarm(s, t))
+                .count();
+            alarms as f64 / ev.normal_windows as f64
+        });
+        if let (Some(t), Some(l)) = (threshold, labels) {
+            let mut delays = Vec::new();
+            for (s, end) in anomaly_runs(l) {
+                ev.runs += 1;
+                // Decisions at rows s ..= end - 1 + len - 1 (the last window
+                // that still holds one of the run's vectors).
+                let last = (end + len - 2).min(self.rows - 1);
+                let first_alarm = (s.max(len - 1)..=last)
+                    .find(|&r| self.scores.get(r + 1 - len).is_some_and(|&sc| alarm(sc, t)));
+                if let Some(r) = first_alarm {
+                    ev.detected += 1;
+                    delays.push((r - s) as f64);
+                }
+            }
+            ev.delay_mean =
+                (!delays.is_empty()).then(|| delays.iter().sum::<f64>() / delays.len() as f64);
+        }
+        ev
+    }
+}
+
 /// Window metrics of consecutive log densities (`labels` row for row, `true` =
 /// anomaly; `None`: every row normal) at `threshold` (`None`: no false-alarm
-/// rate, no delay).
+/// rate, no delay): [`Windows::evaluate`] of [`Windows::new`].
 pub fn evaluate(
     log_probs: &[Option<f32>],
     labels: Option<&[bool]>,
     len: usize,
     threshold: Option<f32>,
 ) -> WindowEval {
-    let len = len.max(1);
-    let scores = window_scores(log_probs, len);
-    let mut ev = WindowEval {
-        len,
-        ..WindowEval::default()
-    };
-    let mut pure_scores = Vec::new();
-    let mut pure_labels = Vec::new();
-    let mut alarms_normal = 0usize;
-    for (&s, kind) in scores.iter().zip(window_kinds(labels, len, scores.len())) {
-        match kind {
-            Some(anomalous) => {
-                if anomalous {
-                    ev.anomalous_windows += 1;
-                } else {
-                    ev.normal_windows += 1;
-                    alarms_normal += usize::from(threshold.is_some_and(|t| alarm(s, t)));
-                }
-                pure_scores.push(-f64::from(s));
-                pure_labels.push(anomalous);
-            }
-            None => ev.mixed_windows += 1,
-        }
-    }
-    let finite: Vec<f64> = pure_scores
-        .iter()
-        .map(|&v| if v.is_nan() { f64::INFINITY } else { v })
-        .collect();
-    ev.auroc = metrics::auroc(&finite, &pure_labels);
-    ev.false_alarm_rate = (threshold.is_some() && ev.normal_windows > 0)
-        .then(|| alarms_normal as f64 / ev.normal_windows as f64);
-    if let (Some(t), Some(l)) = (threshold, labels) {
-        let mut delays = Vec::new();
-        let mut start = None;
-        for i in 0..=l.len() {
-            let a = l.get(i).copied().unwrap_or(false);
-            match (a, start) {
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    ev.runs += 1;
-                    // Decisions at rows s ..= i - 1 + len - 1 (the last window
-                    // that still holds one of the run's vectors).
-                    let last = (i + len - 2).min(log_probs.len() - 1);
-                    let first_alarm = (s.max(len - 1)..=last)
-                        .find(|&r| scores.get(r + 1 - len).is_some_and(|&sc| alarm(sc, t)));
-                    if let Some(r) = first_alarm {
-                        ev.detected += 1;
-                        delays.push((r - s) as f64);
-                    }
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-        ev.delay_mean =
-            (!delays.is_empty()).then(|| delays.iter().sum::<f64>() / delays.len() as f64);
-    }
-    ev
+    Windows::new(log_probs, labels, len).evaluate(labels, threshold)
 }
 
 /// The window a command uses: `requested`, else the model's when longer than

@@ -26,6 +26,15 @@ fn inspect(m: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(&["inspect", "--json", s(m)])).unwrap()
 }
 
+/// `eval --json` of `m` on `data_file`, with labels when given.
+fn eval_json(m: &Path, data_file: &Path, labels: Option<&Path>) -> serde_json::Value {
+    let mut args = vec!["eval", "--model", s(m), "--data", s(data_file), "--json"];
+    if let Some(l) = labels {
+        args.extend(["--labels", s(l)]);
+    }
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
 /// `log_prob,anomaly,window_score,alarm` rows of `score --window`.
 fn scores(m: &Path, data_file: &Path, extra: &[&str]) -> Vec<Vec<String>> {
     let mut args = vec!["score", "--model", s(m), "--data", s(data_file)];
@@ -102,17 +111,7 @@ fn eval_reports_window_metrics_with_and_without_labels() {
     let m = windowed_model(dir.path());
     let test = data("basicmotions_test.csv");
     let labels = data("basicmotions_test_labels.csv");
-    let o: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--model",
-        s(&m),
-        "--data",
-        s(&test),
-        "--labels",
-        s(&labels),
-        "--json",
-    ]))
-    .unwrap();
+    let o = eval_json(&m, &test, Some(&labels));
     assert_eq!(o["window"], 4);
     assert_eq!(o["target_false_alarm_rate"], 0.05);
     // 3,000 normal rows then 1,000 anomalous: 2,997 + 997 pure windows, 3 mixed.
@@ -143,15 +142,7 @@ fn eval_reports_window_metrics_with_and_without_labels() {
     let ev = evaluate(&lps, Some(&lab), 4, Some(threshold));
     assert_eq!(ev.false_alarm_rate, Some(fa));
     // Without labels every row is normal.
-    let o: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--model",
-        s(&m),
-        "--data",
-        s(&test),
-        "--json",
-    ]))
-    .unwrap();
+    let o = eval_json(&m, &test, None);
     let all_alarms = rows.iter().filter(|r| r[3] == "1").count();
     assert!((o["false_alarm_rate"].as_f64().unwrap() - all_alarms as f64 / 3997.0).abs() < 1e-12);
 }
@@ -355,17 +346,7 @@ fn report_reads_windowed_scores_and_plots_the_window_metrics() {
         "--out",
         s(&host),
     ]);
-    let o: serde_json::Value = serde_json::from_str(&ok(&[
-        "eval",
-        "--model",
-        s(&m),
-        "--data",
-        s(&test),
-        "--labels",
-        s(&labels),
-        "--json",
-    ]))
-    .unwrap();
+    let o = eval_json(&m, &test, Some(&labels));
     let plots = dir.path().join("plots");
     let report = |scores: &Path| {
         run(&[

@@ -11,7 +11,7 @@ use super::svg::{draw_legend, plot_err, write_svg};
 use crate::error::Result;
 use crate::metrics;
 use crate::report::roc_curve;
-use crate::windows::{WindowEval, alarm};
+use crate::windows::{WindowEval, Windows, alarm, anomaly_runs};
 
 /// The window plot files `report` writes into a directory.
 pub fn window_plot_paths(dir: &Path) -> [PathBuf; 2] {
@@ -27,12 +27,12 @@ pub fn window_plot_paths(dir: &Path) -> [PathBuf; 2] {
 /// [`crate::Error::Io`] writing `path` or drawing.
 pub fn window_score_plot(
     path: &Path,
-    scores: &[f32],
+    windows: &Windows,
     labels: &[bool],
     ev: &WindowEval,
     threshold: Option<f32>,
 ) -> Result<()> {
-    let len = ev.len.max(1);
+    let (len, scores) = (windows.len, &windows.scores);
     let rows = labels.len().max(scores.len() + len - 1);
     let values: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -47,19 +47,7 @@ pub fn window_score_plot(
     let span = hi - lo;
     let (lo, hi) = (lo - 0.04 * span, hi + 0.04 * span);
     let clipped = values.iter().filter(|&&v| v < lo || v.is_nan()).count();
-    // Runs of anomalous rows, as [start, end) row ranges.
-    let mut runs = Vec::new();
-    let mut start = None;
-    for i in 0..=labels.len() {
-        match (labels.get(i).copied().unwrap_or(false), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
+    let runs = anomaly_runs(labels);
     write_svg(path, (1000, 520), |root| {
         let e = |x| plot_err(path, x);
         let (main, foot) = root.split_vertically(490);
@@ -151,24 +139,18 @@ pub fn window_score_plot(
 }
 
 /// The ROC curve of the window score over the windows that are all normal or all
-/// anomalous (`kinds` from [`crate::windows::window_kinds`]), with the operating
-/// point of the window threshold.
+/// anomalous ([`Windows::pure`]), with the operating point of the window
+/// threshold.
 ///
 /// # Errors
 /// [`crate::Error::Io`] writing `path` or drawing.
 pub fn window_roc_plot(
     path: &Path,
-    scores: &[f32],
-    kinds: &[Option<bool>],
+    windows: &Windows,
     ev: &WindowEval,
     threshold: Option<f32>,
 ) -> Result<()> {
-    let (pure, labels): (Vec<f64>, Vec<bool>) = scores
-        .iter()
-        .zip(kinds)
-        .filter_map(|(&s, k)| k.map(|a| (-f64::from(s), a)))
-        .map(|(s, a)| (if s.is_nan() { f64::INFINITY } else { s }, a))
-        .unzip();
+    let (pure, labels) = windows.pure();
     let op = threshold.map(|t| {
         let flagged = |class: bool| {
             let n = labels.iter().filter(|&&l| l == class).count();

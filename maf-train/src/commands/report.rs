@@ -41,11 +41,10 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     let mut text = summary.table();
     let window = windows::choose(&view, a.window)?.map(|w| {
         let lps: Vec<Option<f32>> = host.iter().map(|r| Some(r.log_prob)).collect();
-        let scores = windows::window_scores(&lps, w.len);
-        let kinds = windows::window_kinds(Some(&labels), w.len, scores.len());
-        let ev = windows::evaluate(&lps, Some(&labels), w.len, w.threshold);
+        let wins = windows::Windows::new(&lps, Some(&labels), w.len);
+        let ev = wins.evaluate(Some(&labels), w.threshold);
         text.push_str(&window_rows(&ev, &w));
-        (w, scores, kinds, ev)
+        (w, wins, ev)
     });
     if let Some(dir) = &a.plot_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -59,10 +58,10 @@ pub fn run(a: &ReportArgs) -> Result<()> {
             ),
             (roc, "ROC curve, operating point of the threshold"),
         ];
-        if let Some((win, scores, kinds, ev)) = &window {
+        if let Some((w, wins, ev)) = &window {
             let [timeline, wroc] = window_plot_paths(dir);
-            window_score_plot(&timeline, scores, &labels, ev, win.threshold)?;
-            window_roc_plot(&wroc, scores, kinds, ev, win.threshold)?;
+            window_score_plot(&timeline, wins, &labels, ev, w.threshold)?;
+            window_roc_plot(&wroc, wins, ev, w.threshold)?;
             plots.push((
                 timeline,
                 "window score over the rows, anomalous rows shaded, alarms",

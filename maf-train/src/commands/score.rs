@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use crate::cli::ScoreArgs;
 use crate::error::{Error, Result};
-use crate::io::{Output, check_output, load_view, read_model};
+use crate::io::{Output, check_output, load_view, read_model, scores};
 use crate::scoring::score_file;
 use crate::windows;
 
@@ -40,11 +40,12 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
         .transpose()?;
     let mut out = Output::new(a.out.as_deref())?;
     let name = out.name();
-    out.put(if window.is_some() {
-        b"log_prob,anomaly,window_score,alarm\n".as_slice()
+    let header = if window.is_some() {
+        scores::WINDOW_HEADER
     } else {
-        b"log_prob,anomaly\n".as_slice()
-    })?;
+        scores::HEADER
+    };
+    out.put(format!("{header}\n").as_bytes())?;
     let bar = super::progress::bytes_bar(&a.data);
     let mut line = String::new();
     score_file(
