@@ -4,8 +4,8 @@
 # (default 2): batched log density of in-memory rows (maf: MafView::log_prob_batch
 # over scoped threads, bit for bit the device's results; zuko: flow().log_prob on a
 # 65,536-row tensor) and training rows/s (maf: train::bench_threads, each
-# minibatch's forward pass split by rows, the same bits on any thread count;
-# zuko: Adam steps). The machine is shared:
+# minibatch's forward and backward passes split by rows and its weight gradients
+# spread over the threads, the same bits on any thread count; zuko: Adam steps). The machine is shared:
 # the two run alternately REPS times (default 3) and the median ratios are printed.
 #
 # Usage: scripts/bench-host.sh [THREADS] [REPS]

@@ -1,5 +1,10 @@
-//! Training throughput at the reference shape D=8, L=5, H=64, batch 256 (zuko 1.6
-//! on this machine: 58,876 rows/s). Run with `cargo bench -p maf-train`.
+//! Training throughput at the reference shape D=8, L=5, H=64, batch 256, on one
+//! thread. Run with `cargo bench -p maf-train`; `scripts/bench-host.sh` compares
+//! with zuko side by side, on two threads.
+
+/// The allocator of the `maf-train` binary (see its `main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     match maf_train::train::bench(8, 5, 64, 256, 51_200, 10) {

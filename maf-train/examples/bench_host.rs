@@ -8,6 +8,12 @@ use std::process::ExitCode;
 
 use maf_train::{parallel, train};
 
+/// mimalloc rather than the system allocator: training allocates and frees its
+/// minibatch arrays every step, and glibc's malloc trims and refaults its heaps
+/// (measured in docs/model.md, "Training on several threads").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<usize> = std::env::args()
         .skip(1)

@@ -170,9 +170,11 @@ pub struct FitArgs {
     /// skipped, and the best so far is kept.
     #[arg(long, default_value_t = 480.0)]
     pub time_budget: f64,
-    /// Flow candidates of the model search trained at once, one thread each
-    /// (0 = one per core). The chosen model is the same for every count (each
-    /// training is deterministic); only what a spent time budget cuts can differ.
+    /// Threads of the model search (0 = one per core). Candidates train at once,
+    /// sharing the threads; a candidate left training alone (or the only one)
+    /// splits its minibatches over all of them. The chosen model is the same for
+    /// every count (each training gives the same bits on any number of threads);
+    /// only what a spent time budget cuts can differ.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Minibatch size in rows, or `auto`: about 100 minibatches per epoch, within

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: training allocates and frees its
+/// minibatch arrays every step, and glibc's malloc trims and refaults its heaps
+/// (measured in docs/model.md, "Training on several threads").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = maf_train::cli::Cli::parse();
     match run(cli) {

@@ -1,7 +1,8 @@
 //! Training on several threads is deterministic: the same seed gives the same
-//! blob, byte for byte, on 1, 2 and 3 threads (and the same as `fit_from`, which
-//! uses every core), for both activations, one and two hidden layers, with and
-//! without batch norm and context.
+//! blob, byte for byte, on 1, 2 and 3 threads and on every core (and the same as
+//! `fit_from`, which uses one), for both activations, one and two hidden layers,
+//! with and without batch norm and context, on the standard normal and on a
+//! mixture base.
 
 // Tests fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -89,10 +90,18 @@ fn same_seed_same_blob_on_any_thread_count() {
             batch_norm: false,
             ..base
         },
+        Arch {
+            batch_norm: false,
+            base: maf_core::Base::Mixture {
+                components: 3,
+                covariance: maf_core::Covariance::Full,
+            },
+            ..base
+        },
     ];
     for (i, arch) in archs.into_iter().enumerate() {
         let one = blob(arch, 7 + i as u64, Some(1));
-        for threads in [Some(2), Some(3), None] {
+        for threads in [Some(2), Some(3), Some(0), None] {
             assert!(
                 blob(arch, 7 + i as u64, threads) == one,
                 "{arch:?}: the blob of {threads:?} threads differs from one thread's"

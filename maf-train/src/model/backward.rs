@@ -1,12 +1,26 @@
 //! Whole-set batch-norm statistics and the training loss with its gradient (the
 //! backward pass through every MADE, split over threads by rows).
 
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use std::ops::Range;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice, Zip};
 
 use super::arch::Real;
-use super::forward::BnStats;
-use super::forward::{BnMode, activate_backward, row};
-use super::params::{Kind, Masks, Params};
+use super::forward::{BnMode, BnStats, Cache, activate_backward, col_sums, row};
+use super::par;
+use super::params::{ALL_KINDS, KINDS, Kind, Masks, Params};
+
+/// The backward pass's per-row gradients of one MADE, kept for its weight
+/// gradients.
+struct RowGrads<F> {
+    /// With respect to `(mu, alpha)`, rows × 2D.
+    g_o: Array2<F>,
+    /// With respect to the second hidden pre-activation (two hidden layers).
+    g_a2: Option<Array2<F>>,
+    /// With respect to the first hidden pre-activation, rows × H.
+    g_a1: Array2<F>,
+}
 
 impl<F: Real> Params<F> {
     /// Whole-set batch-norm statistics of the standardised rows `x` (computed layer
@@ -36,8 +50,11 @@ impl<F: Real> Params<F> {
         self.loss_and_grad_threads(masks, x, c, grad, 1)
     }
 
-    /// [`Params::loss_and_grad`] with each MADE's forward pass split over
-    /// `threads` threads by rows: the same bits for every thread count.
+    /// [`Params::loss_and_grad`] on `threads` threads of the current `micropool` pool:
+    /// each MADE's forward and backward pass over blocks of rows, then the weight
+    /// gradients one tensor per job. Every value is computed by the same
+    /// operations in the same order as on one thread, so the bits are the same
+    /// for every thread count.
     pub fn loss_and_grad_threads(
         &self,
         masks: &Masks<F>,
@@ -47,7 +64,6 @@ impl<F: Real> Params<F> {
         threads: usize,
     ) -> F {
         let arch = self.arch;
-        let d = arch.dim;
         let n = x.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
         let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true, threads);
@@ -55,12 +71,13 @@ impl<F: Real> Params<F> {
         // L = mean_n(-log base(y_n) - logdet_n): for the standard normal,
         // dL/dy = y / N.
         let mut g = self.base_backward(masks, &y, grad);
+        let mut per_made: Vec<Option<RowGrads<F>>> = (0..arch.layers).map(|_| None).collect();
         for (l, cache) in caches.iter().enumerate().rev() {
             let g_u = if arch.batch_norm {
                 let lg = row(self.get(l, Kind::LogGamma));
                 let gamma = lg.mapv(F::exp);
-                let sum_g = g.sum_axis(Axis(0));
-                let sum_gx = (&g * &cache.xhat).sum_axis(Axis(0));
+                let sum_g = col_sums(&g.view());
+                let sum_gx = col_sums(&(&g * &cache.xhat).view());
                 grad.get_mut(l, Kind::Beta).row_mut(0).assign(&sum_g);
                 // logdet has + Σ log_gamma, so the loss has - 1 per log_gamma.
                 grad.get_mut(l, Kind::LogGamma)
@@ -84,71 +101,165 @@ impl<F: Real> Params<F> {
             } else {
                 g
             };
-            // u = (s - mu) e, loss + mean_n Σ alpha.
-            let mut g_o = Array2::zeros((n, 2 * d));
-            let (g_mu, g_alpha) = g_o.view_mut().split_at(Axis(1), d);
+            let (rows, g_in) = self.rows_backward(l, cache, &g_u, inv_n, l > 0, threads);
+            per_made[l] = Some(rows);
+            g = g_in;
+        }
+        let per_made: Vec<RowGrads<F>> = per_made.into_iter().flatten().collect();
+        self.weight_grads(masks, c, &caches, &per_made, grad, threads);
+        loss
+    }
+
+    /// One MADE's backward pass through its affine core, row by row (blocks of
+    /// rows on the current `micropool` pool): from the gradient `g_u` with respect to
+    /// its output `u` to the per-row gradients of [`RowGrads`] and, when `need_in`,
+    /// the gradient with respect to its input (else a `0 × 0` array).
+    fn rows_backward(
+        &self,
+        l: usize,
+        cache: &Cache<F>,
+        g_u: &Array2<F>,
+        inv_n: F,
+        need_in: bool,
+        threads: usize,
+    ) -> (RowGrads<F>, Array2<F>) {
+        let arch = &self.arch;
+        let (n, d, h) = (g_u.nrows(), arch.dim, arch.hidden);
+        let mut out = RowGrads {
+            g_o: Array2::zeros((n, 2 * d)),
+            g_a2: (arch.hidden_layers == 2).then(|| Array2::zeros((n, h))),
+            g_a1: Array2::zeros((n, h)),
+        };
+        let mut g_in = Array2::zeros(if need_in { (n, d) } else { (0, 0) });
+        let blocks = par::blocks(n, threads);
+        let jobs: Vec<_> = blocks
+            .iter()
+            .cloned()
+            .zip(par::cut(Some(&mut out.g_o), &blocks))
+            .zip(par::cut(out.g_a2.as_mut(), &blocks))
+            .zip(par::cut(Some(&mut out.g_a1), &blocks))
+            .zip(par::cut(Some(&mut g_in), &blocks))
+            .filter_map(|((((r, g_o), g_a2), g_a1), g_in)| Some((r, g_o?, g_a2, g_a1?, g_in)))
+            .collect();
+        par::run(jobs, threads, |(r, g_o, g_a2, g_a1, g_in)| {
+            self.rows_backward_into(l, cache, g_u, inv_n, r, g_o, g_a2, g_a1, g_in);
+        });
+        (out, g_in)
+    }
+
+    /// [`Params::rows_backward`] for the rows `r`, written into the blocks.
+    #[allow(clippy::too_many_arguments)]
+    fn rows_backward_into(
+        &self,
+        l: usize,
+        cache: &Cache<F>,
+        g_u: &Array2<F>,
+        inv_n: F,
+        r: Range<usize>,
+        mut g_o: ArrayViewMut2<'_, F>,
+        g_a2: Option<ArrayViewMut2<'_, F>>,
+        mut g_a1: ArrayViewMut2<'_, F>,
+        g_in: Option<ArrayViewMut2<'_, F>>,
+    ) {
+        let arch = &self.arch;
+        fn rows<'a, F>(a: &'a Array2<F>, r: &Range<usize>) -> ArrayView2<'a, F> {
+            a.slice_axis(Axis(0), Slice::from(r.clone()))
+        }
+        let (gu, e) = (rows(g_u, &r), rows(&cache.e, &r));
+        let (one, zero) = (F::one(), F::zero());
+        // u = (s - mu) e, loss + mean_n Σ alpha.
+        {
+            let (g_mu, g_alpha) = g_o.view_mut().split_at(Axis(1), arch.dim);
             Zip::from(g_mu)
-                .and(&g_u)
-                .and(&cache.e)
+                .and(&gu)
+                .and(&e)
                 .for_each(|o, &g, &e| *o = -g * e);
             Zip::from(g_alpha)
-                .and(&g_u)
-                .and(&cache.u)
+                .and(&gu)
+                .and(&rows(&cache.u, &r))
                 .for_each(|o, &g, &u| *o = inv_n - g * u);
-            let h = cache.h2.as_ref().unwrap_or(&cache.h1);
-            let gw = grad.get_mut(l, Kind::Wo);
-            ndarray::linalg::general_mat_mul(F::one(), &h.t(), &g_o, F::zero(), gw);
-            if let Some(m) = masks.get(l, Kind::Wo) {
-                *gw *= m;
-            }
-            grad.get_mut(l, Kind::Bo)
-                .row_mut(0)
-                .assign(&g_o.sum_axis(Axis(0)));
-            let mut g_h = g_o.dot(&self.get(l, Kind::Wo).t());
-            let g_a1 = if let (Some(a2), Some(h2)) = (&cache.a2, &cache.h2) {
-                activate_backward(arch.activation, &mut g_h, a2, h2);
-                let gw = grad.get_mut(l, Kind::W2);
-                ndarray::linalg::general_mat_mul(F::one(), &cache.h1.t(), &g_h, F::zero(), gw);
-                if let Some(m) = masks.get(l, Kind::W2) {
-                    *gw *= m;
-                }
-                grad.get_mut(l, Kind::B2)
-                    .row_mut(0)
-                    .assign(&g_h.sum_axis(Axis(0)));
-                let mut g1 = g_h.dot(&self.get(l, Kind::W2).t());
-                activate_backward(arch.activation, &mut g1, &cache.a1, &cache.h1);
-                g1
-            } else {
-                activate_backward(arch.activation, &mut g_h, &cache.a1, &cache.h1);
-                g_h
-            };
-            let gw = grad.get_mut(l, Kind::W1);
-            ndarray::linalg::general_mat_mul(F::one(), &cache.input.t(), &g_a1, F::zero(), gw);
-            if let Some(m) = masks.get(l, Kind::W1) {
-                *gw *= m;
-            }
-            if arch.context > 0 {
-                let gw = grad.get_mut(l, Kind::Wc);
-                ndarray::linalg::general_mat_mul(F::one(), &c.t(), &g_a1, F::zero(), gw);
-            }
-            grad.get_mut(l, Kind::B1)
-                .row_mut(0)
-                .assign(&g_a1.sum_axis(Axis(0)));
-            // Gradient with respect to this MADE's input (the previous layer's output).
-            g = if l > 0 {
-                let mut gs = &g_u * &cache.e;
-                ndarray::linalg::general_mat_mul(
-                    F::one(),
-                    &g_a1,
-                    &self.get(l, Kind::W1).t(),
-                    F::one(),
-                    &mut gs,
-                );
-                gs
-            } else {
-                Array2::zeros((0, 0))
-            };
         }
-        loss
+        let wo_t = self.get(l, Kind::Wo).t();
+        if let (Some(mut g_a2), Some(a2), Some(h2)) = (g_a2, &cache.a2, &cache.h2) {
+            general_mat_mul(one, &g_o, &wo_t, zero, &mut g_a2);
+            activate_backward(arch.activation, &mut g_a2, &rows(a2, &r), &rows(h2, &r));
+            general_mat_mul(one, &g_a2, &self.get(l, Kind::W2).t(), zero, &mut g_a1);
+        } else {
+            general_mat_mul(one, &g_o, &wo_t, zero, &mut g_a1);
+        }
+        activate_backward(
+            arch.activation,
+            &mut g_a1,
+            &rows(&cache.a1, &r),
+            &rows(&cache.h1, &r),
+        );
+        // Gradient with respect to this MADE's input (the previous layer's output).
+        if let Some(mut g_in) = g_in {
+            Zip::from(&mut g_in)
+                .and(&gu)
+                .and(&e)
+                .for_each(|o, &g, &e| *o = g * e);
+            general_mat_mul(one, &g_a1, &self.get(l, Kind::W1).t(), one, &mut g_in);
+        }
+    }
+
+    /// The gradients of every MADE's weights and biases from the per-row
+    /// gradients, one tensor per job on the current `micropool` pool (each a whole
+    /// product or column sum, as on one thread).
+    fn weight_grads(
+        &self,
+        masks: &Masks<F>,
+        c: ArrayView2<'_, F>,
+        caches: &[Cache<F>],
+        per_made: &[RowGrads<F>],
+        grad: &mut Params<F>,
+        threads: usize,
+    ) {
+        let (one, zero) = (F::one(), F::zero());
+        let context = self.arch.context > 0;
+        let jobs: Vec<_> = grad
+            .tensors
+            .iter_mut()
+            .take(self.arch.layers * KINDS)
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let (l, kind) = (i / KINDS, ALL_KINDS[i % KINDS]);
+                let (cache, rg) = (caches.get(l)?, per_made.get(l)?);
+                let two = rg.g_a2.as_ref().zip(cache.h2.as_ref());
+                match kind {
+                    Kind::W1 | Kind::B1 | Kind::Wo | Kind::Bo => Some((l, kind, t)),
+                    Kind::Wc if context => Some((l, kind, t)),
+                    Kind::W2 | Kind::B2 if two.is_some() => Some((l, kind, t)),
+                    _ => None,
+                }
+            })
+            .collect();
+        par::run(jobs, threads, |(l, kind, gw)| {
+            let (cache, rg) = (&caches[l], &per_made[l]);
+            match kind {
+                Kind::Wo => {
+                    let h = cache.h2.as_ref().unwrap_or(&cache.h1);
+                    general_mat_mul(one, &h.t(), &rg.g_o, zero, gw);
+                }
+                Kind::Bo => gw.row_mut(0).assign(&col_sums(&rg.g_o.view())),
+                Kind::W2 => {
+                    if let Some(g_a2) = &rg.g_a2 {
+                        general_mat_mul(one, &cache.h1.t(), g_a2, zero, gw);
+                    }
+                }
+                Kind::B2 => {
+                    if let Some(g_a2) = &rg.g_a2 {
+                        gw.row_mut(0).assign(&col_sums(&g_a2.view()));
+                    }
+                }
+                Kind::W1 => general_mat_mul(one, &cache.input.t(), &rg.g_a1, zero, gw),
+                Kind::Wc => general_mat_mul(one, &c.t(), &rg.g_a1, zero, gw),
+                Kind::B1 => gw.row_mut(0).assign(&col_sums(&rg.g_a1.view())),
+                Kind::LogGamma | Kind::Beta => {}
+            }
+            if let Some(m) = masks.get(l, kind) {
+                *gw *= m;
+            }
+        });
     }
 }

@@ -4,6 +4,7 @@
 use ndarray::{Array1, Array2, Axis, Zip};
 
 use super::arch::{HALF_LN_2PI, Real};
+use super::forward::col_sums;
 use super::params::{Masks, Params};
 
 impl<F: Real> Params<F> {
@@ -117,7 +118,7 @@ impl<F: Real> Params<F> {
             let gz = &z * &rc.clone().insert_axis(Axis(1));
             let gd = gz.dot(&w);
             g_y += &gd;
-            g_mean.row_mut(c).assign(&(-gd.sum_axis(Axis(0))));
+            g_mean.row_mut(c).assign(&(-col_sums(&gd.view())));
             let gw = gz.t().dot(&centred);
             let r_sum = rc.sum();
             g_logit[(0, c)] = pi[c] - r_sum;

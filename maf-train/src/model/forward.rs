@@ -1,9 +1,13 @@
 //! The forward pass: each MADE's affine core, batch norm (minibatch, fixed or
 //! collected statistics) and the per-row log density.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use std::ops::Range;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 
 use super::arch::{Activation, BN_EPS, Real};
+use super::par;
 use super::params::{Kind, Params};
 
 /// Whole-training-set batch-norm statistics (per MADE: mean and biased variance of
@@ -53,19 +57,22 @@ fn column_stats<F: Real>(u: &Array2<F>) -> (Vec<f64>, Vec<f64>) {
         .unzip()
 }
 
-fn activate<F: Real>(act: Activation, a: &Array2<F>) -> Array2<F> {
+/// `h = act(a)`, element by element.
+fn activate_into<F: Real>(act: Activation, a: &ArrayView2<'_, F>, h: &mut ArrayViewMut2<'_, F>) {
     match act {
-        Activation::Relu => a.mapv(|v| if v > F::zero() { v } else { F::zero() }),
-        Activation::Tanh => a.mapv(F::tanh_act),
+        Activation::Relu => Zip::from(h)
+            .and(a)
+            .for_each(|h, &v| *h = if v > F::zero() { v } else { F::zero() }),
+        Activation::Tanh => Zip::from(h).and(a).for_each(|h, &v| *h = F::tanh_act(v)),
     }
 }
 
 /// `g *= act'(a)` given the pre-activation `a` and activation `h`.
 pub(super) fn activate_backward<F: Real>(
     act: Activation,
-    g: &mut Array2<F>,
-    a: &Array2<F>,
-    h: &Array2<F>,
+    g: &mut ArrayViewMut2<'_, F>,
+    a: &ArrayView2<'_, F>,
+    h: &ArrayView2<'_, F>,
 ) {
     match act {
         // A select, not a conditional store: branch-free, vectorised.
@@ -80,55 +87,162 @@ pub(super) fn row<F: Real>(t: &Array2<F>) -> ndarray::ArrayView1<'_, F> {
     t.row(0)
 }
 
-/// Fewest rows a thread of [`Params::made_rows`] gets (smaller chunks are not
-/// worth a thread).
-const MIN_ROWS_PER_THREAD: usize = 64;
+/// Column sums of `a` (`f(v)` of each element `v`), added row by row from zero:
+/// the operations, in the order, of ndarray's `sum_axis(Axis(0))` on a
+/// row-major array, without its per-row array arithmetic (which cost more than
+/// the additions at these sizes).
+pub(super) fn col_sums_of<F: Real>(a: &ArrayView2<'_, F>, f: impl Fn(usize, F) -> F) -> Array1<F> {
+    let mut sums = vec![F::zero(); a.ncols()];
+    for row in a.rows() {
+        match row.as_slice() {
+            Some(r) => {
+                for (j, (s, &v)) in sums.iter_mut().zip(r).enumerate() {
+                    *s += f(j, v);
+                }
+            }
+            None => {
+                for (j, (s, &v)) in sums.iter_mut().zip(row.iter()).enumerate() {
+                    *s += f(j, v);
+                }
+            }
+        }
+    }
+    Array1::from(sums)
+}
+
+/// Column sums of `a` (see [`col_sums_of`]).
+pub(super) fn col_sums<F: Real>(a: &ArrayView2<'_, F>) -> Array1<F> {
+    let mut sums = vec![F::zero(); a.ncols()];
+    for row in a.rows() {
+        match row.as_slice() {
+            Some(r) => sums.iter_mut().zip(r).for_each(|(s, &v)| *s += v),
+            None => sums.iter_mut().zip(row.iter()).for_each(|(s, &v)| *s += v),
+        }
+    }
+    Array1::from(sums)
+}
+
+/// One MADE's affine core, owned: `a1, h1, a2, h2` (the hidden pre-activations
+/// and activations; `a2`, `h2` only with two hidden layers), `e = exp(-alpha)`,
+/// `u` and the row sums of `alpha`.
+pub(super) struct Made<F> {
+    pub(super) a1: Array2<F>,
+    pub(super) h1: Array2<F>,
+    pub(super) a2: Option<Array2<F>>,
+    pub(super) h2: Option<Array2<F>>,
+    pub(super) e: Array2<F>,
+    pub(super) u: Array2<F>,
+    pub(super) alpha_sum: Array1<F>,
+}
+
+/// A block of rows of a [`Made`], written in place.
+struct MadeRows<'a, F> {
+    a1: ArrayViewMut2<'a, F>,
+    h1: ArrayViewMut2<'a, F>,
+    a2: Option<ArrayViewMut2<'a, F>>,
+    h2: Option<ArrayViewMut2<'a, F>>,
+    e: ArrayViewMut2<'a, F>,
+    u: ArrayViewMut2<'a, F>,
+    alpha_sum: ArrayViewMut1<'a, F>,
+}
+
+impl<F: Real> Made<F> {
+    fn zeros(n: usize, arch: &super::arch::Arch) -> Self {
+        let (d, h) = (arch.dim, arch.hidden);
+        let two = arch.hidden_layers == 2;
+        Made {
+            a1: Array2::zeros((n, h)),
+            h1: Array2::zeros((n, h)),
+            a2: two.then(|| Array2::zeros((n, h))),
+            h2: two.then(|| Array2::zeros((n, h))),
+            e: Array2::zeros((n, d)),
+            u: Array2::zeros((n, d)),
+            alpha_sum: Array1::zeros(n),
+        }
+    }
+
+    /// The rows of `self` cut at `blocks` (see [`par::blocks`]).
+    fn blocks_mut(&mut self, blocks: &[Range<usize>]) -> Vec<MadeRows<'_, F>> {
+        let per = blocks.first().map_or(1, |r| r.len().max(1));
+        let a1 = par::cut(Some(&mut self.a1), blocks);
+        let h1 = par::cut(Some(&mut self.h1), blocks);
+        let a2 = par::cut(self.a2.as_mut(), blocks);
+        let h2 = par::cut(self.h2.as_mut(), blocks);
+        let e = par::cut(Some(&mut self.e), blocks);
+        let u = par::cut(Some(&mut self.u), blocks);
+        let sums = self.alpha_sum.axis_chunks_iter_mut(Axis(0), per);
+        a1.into_iter()
+            .zip(h1)
+            .zip(a2.into_iter().zip(h2))
+            .zip(e.into_iter().zip(u))
+            .zip(sums)
+            .filter_map(|((((a1, h1), (a2, h2)), (e, u)), alpha_sum)| {
+                Some(MadeRows {
+                    a1: a1?,
+                    h1: h1?,
+                    a2,
+                    h2,
+                    e: e?,
+                    u: u?,
+                    alpha_sum,
+                })
+            })
+            .collect()
+    }
+}
 
 impl<F: Real> Params<F> {
-    /// One MADE's affine core: returns `(a1, h1, a2, h2, e = exp(-alpha), u, row
-    /// sums of alpha)`.
-    #[allow(clippy::type_complexity)]
-    fn made(
+    /// One MADE's affine core over the rows `s` (contexts `c`), written into `out`.
+    fn made_into(
         &self,
         l: usize,
-        s: &ArrayView2<'_, F>,
-        c: &ArrayView2<'_, F>,
-    ) -> (
-        Array2<F>,
-        Array2<F>,
-        Option<Array2<F>>,
-        Option<Array2<F>>,
-        Array2<F>,
-        Array2<F>,
-        Array1<F>,
+        s: ArrayView2<'_, F>,
+        c: ArrayView2<'_, F>,
+        out: MadeRows<'_, F>,
     ) {
         let arch = &self.arch;
         let d = arch.dim;
-        let mut a1 = s.dot(self.get(l, Kind::W1));
+        let MadeRows {
+            mut a1,
+            mut h1,
+            a2,
+            h2,
+            mut e,
+            mut u,
+            mut alpha_sum,
+        } = out;
+        let (one, zero) = (F::one(), F::zero());
+        general_mat_mul(one, &s, self.get(l, Kind::W1), zero, &mut a1);
         if arch.context > 0 {
-            ndarray::linalg::general_mat_mul(F::one(), c, self.get(l, Kind::Wc), F::one(), &mut a1);
+            general_mat_mul(one, &c, self.get(l, Kind::Wc), one, &mut a1);
         }
         a1 += &row(self.get(l, Kind::B1));
-        let h1 = activate(arch.activation, &a1);
-        let (a2, h2) = if arch.hidden_layers == 2 {
-            let mut a2 = h1.dot(self.get(l, Kind::W2));
+        activate_into(arch.activation, &a1.view(), &mut h1);
+        let top = if let (Some(mut a2), Some(mut h2)) = (a2, h2) {
+            general_mat_mul(one, &h1, self.get(l, Kind::W2), zero, &mut a2);
             a2 += &row(self.get(l, Kind::B2));
-            let h2 = activate(arch.activation, &a2);
-            (Some(a2), Some(h2))
+            activate_into(arch.activation, &a2.view(), &mut h2);
+            h2
         } else {
-            (None, None)
+            h1
         };
-        let h = h2.as_ref().unwrap_or(&h1);
-        let mut o = h.dot(self.get(l, Kind::Wo));
+        let mut o = top.dot(self.get(l, Kind::Wo));
         o += &row(self.get(l, Kind::Bo));
         let (mu, alpha) = o.view().split_at(Axis(1), d);
-        let e = alpha.mapv(|a| (-a).exp());
-        let u = Zip::from(s)
+        Zip::from(&mut e)
+            .and(&alpha)
+            .for_each(|e, &a| *e = (-a).exp());
+        Zip::from(&mut u)
+            .and(&s)
             .and(&mu)
             .and(&e)
-            .map_collect(|&s, &m, &e| (s - m) * e);
-        let alpha_sum = alpha.sum_axis(Axis(1));
-        (a1, h1, a2, h2, e, u, alpha_sum)
+            .for_each(|u, &s, &m, &e| *u = (s - m) * e);
+        alpha_sum.assign(&alpha.sum_axis(Axis(1)));
+    }
+
+    /// One MADE's affine core over all rows of `s`, on this thread.
+    fn made(&self, l: usize, s: &ArrayView2<'_, F>, c: &ArrayView2<'_, F>) -> Made<F> {
+        self.made_rows(l, s, c, 1)
     }
 
     /// [`Params::made`]'s `u` and `alpha` row sums only, with the rows split over
@@ -142,7 +256,7 @@ impl<F: Real> Params<F> {
         let n = s.nrows();
         if n < 2048 {
             let r = self.made(l, s, c);
-            return (r.5, r.6);
+            return (r.u, r.alpha_sum);
         }
         let half = n / 2;
         let (s0, s1) = s.view().split_at(Axis(0), half);
@@ -156,85 +270,39 @@ impl<F: Real> Params<F> {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         };
-        let u = ndarray::concatenate(Axis(0), &[r0.5.view(), r1.5.view()])
+        let u = ndarray::concatenate(Axis(0), &[r0.u.view(), r1.u.view()])
             .unwrap_or_else(|_| unreachable!("halves of one matrix"));
-        let a = ndarray::concatenate(Axis(0), &[r0.6.view(), r1.6.view()])
+        let a = ndarray::concatenate(Axis(0), &[r0.alpha_sum.view(), r1.alpha_sum.view()])
             .unwrap_or_else(|_| unreachable!("halves of one matrix"));
         (u, a)
     }
 
-    /// [`Params::made`] with the rows split into `threads` contiguous chunks, one
-    /// thread each. Every row's results are computed by the same operations as in
-    /// one call over all rows (the products are row by row), so they are the same
-    /// bits whatever `threads` is (tested: `tests/threads.rs`).
-    #[allow(clippy::type_complexity)]
+    /// [`Params::made`] with the rows cut into blocks, one per thread of the
+    /// current `micropool` pool (at most `threads`; [`par::blocks`]). Every row's
+    /// results are computed by the same operations as in one call over all rows
+    /// (the products are row by row), so they are the same bits whatever
+    /// `threads` is (tested: `tests/threads.rs`).
     fn made_rows(
         &self,
         l: usize,
         s: &ArrayView2<'_, F>,
         c: &ArrayView2<'_, F>,
         threads: usize,
-    ) -> (
-        Array2<F>,
-        Array2<F>,
-        Option<Array2<F>>,
-        Option<Array2<F>>,
-        Array2<F>,
-        Array2<F>,
-        Array1<F>,
-    ) {
+    ) -> Made<F> {
         let n = s.nrows();
-        let threads = threads.min(n / MIN_ROWS_PER_THREAD).max(1);
-        if threads == 1 {
-            return self.made(l, s, c);
-        }
-        let per = n.div_ceil(threads);
-        let parts = std::thread::scope(|sc| {
-            let handles: Vec<_> = (1..threads)
-                .map(|t| {
-                    let (lo, hi) = ((t * per).min(n), ((t + 1) * per).min(n));
-                    let st = s.slice_axis(Axis(0), ndarray::Slice::from(lo..hi));
-                    let ct = c.slice_axis(Axis(0), ndarray::Slice::from(lo..hi));
-                    sc.spawn(move || self.made(l, &st, &ct))
-                })
-                .collect();
-            let head = ndarray::Slice::from(..per.min(n));
-            let first = self.made(
-                l,
-                &s.slice_axis(Axis(0), head),
-                &c.slice_axis(Axis(0), head),
-            );
-            let mut parts = vec![first];
-            for h in handles {
-                match h.join() {
-                    Ok(r) => parts.push(r),
-                    Err(p) => std::panic::resume_unwind(p),
-                }
-            }
-            parts
+        let blocks = par::blocks(n, threads);
+        let mut out = Made::zeros(n, &self.arch);
+        let jobs: Vec<_> = blocks
+            .iter()
+            .cloned()
+            .zip(out.blocks_mut(&blocks))
+            .collect();
+        par::run(jobs, threads, |(r, rows)| {
+            let sr = s.slice_axis(Axis(0), ndarray::Slice::from(r.clone()));
+            let cr = c.slice_axis(Axis(0), ndarray::Slice::from(r));
+            self.made_into(l, sr, cr, rows);
         });
-        let cat = |views: Vec<ndarray::ArrayView2<'_, F>>| {
-            ndarray::concatenate(Axis(0), &views)
-                .unwrap_or_else(|_| unreachable!("row chunks of one matrix"))
-        };
-        let a1 = cat(parts.iter().map(|p| p.0.view()).collect());
-        let h1 = cat(parts.iter().map(|p| p.1.view()).collect());
-        let a2s: Option<Vec<_>> = parts
-            .iter()
-            .map(|p| p.2.as_ref().map(|a| a.view()))
-            .collect();
-        let h2s: Option<Vec<_>> = parts
-            .iter()
-            .map(|p| p.3.as_ref().map(|a| a.view()))
-            .collect();
-        let a2 = a2s.map(cat);
-        let h2 = h2s.map(cat);
-        let e = cat(parts.iter().map(|p| p.4.view()).collect());
-        let u = cat(parts.iter().map(|p| p.5.view()).collect());
-        let sums: Vec<_> = parts.iter().map(|p| p.6.view()).collect();
-        let alpha_sum = ndarray::concatenate(Axis(0), &sums)
-            .unwrap_or_else(|_| unreachable!("row chunks of one vector"));
-        (a1, h1, a2, h2, e, u, alpha_sum)
+        out
     }
 
     /// Forward pass. Returns the final standard-normal variables `y` (rows ×
@@ -255,12 +323,28 @@ impl<F: Real> Params<F> {
         let mut caches = Vec::new();
         let eps = F::of(BN_EPS);
         for l in 0..arch.layers {
-            let (a1, h1, a2, h2, e, u, alpha_sum) = if keep {
+            let Made {
+                a1,
+                h1,
+                a2,
+                h2,
+                e,
+                u,
+                alpha_sum,
+            } = if keep {
                 self.made_rows(l, &s.view(), &c, threads)
             } else {
                 let (u, alpha_sum) = self.made_split(l, &s.view(), &c);
                 let z = || Array2::zeros((0, 0));
-                (z(), z(), None, None, z(), u, alpha_sum)
+                Made {
+                    a1: z(),
+                    h1: z(),
+                    a2: None,
+                    h2: None,
+                    e: z(),
+                    u,
+                    alpha_sum,
+                }
             };
             logdet -= &alpha_sum;
             let (next, xhat, inv_std) = if arch.batch_norm {
@@ -268,8 +352,11 @@ impl<F: Real> Params<F> {
                 let beta = row(self.get(l, Kind::Beta));
                 let (mean, var): (Array1<F>, Array1<F>) = match &mut bn {
                     BnMode::Batch => {
-                        let mean = u.sum_axis(Axis(0)) * inv_n;
-                        let var = (&u - &mean).mapv(|v| v * v).sum_axis(Axis(0)) * inv_n;
+                        let mean = col_sums(&u.view()) * inv_n;
+                        let var = col_sums_of(&u.view(), |j, v| {
+                            let c = v - mean[j];
+                            c * c
+                        }) * inv_n;
                         (mean, var)
                     }
                     BnMode::Fixed(st) => (

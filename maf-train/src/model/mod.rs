@@ -13,6 +13,7 @@ mod arch;
 mod backward;
 mod base;
 mod forward;
+mod par;
 mod params;
 
 pub use arch::{Activation, Arch, BN_EPS, HALF_LN_2PI, Real, fast_tanh};

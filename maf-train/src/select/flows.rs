@@ -4,7 +4,7 @@
 //! (only the time budget, a wall clock, can cut it differently).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
@@ -83,7 +83,8 @@ pub(crate) fn train_all(
             let number = job.number;
             on_progress(Progress::Start(number, run.total, &job.trial.label));
             let mut forward = |r: &EpochReport| on_progress(Progress::Epoch(number, r));
-            let (trial, fitted, err) = train_one(run, job, have_fit, &mut forward);
+            // One candidate at a time: it trains on every thread.
+            let (trial, fitted, err) = train_one(run, job, have_fit, &mut forward, &|| threads);
             if let (Some(e), 1) = (err, run.total) {
                 return Err(e);
             }
@@ -98,21 +99,29 @@ pub(crate) fn train_all(
     let fitted_any = AtomicBool::new(run.have_fit);
     let mut results: Vec<Option<(Trial, Option<Fitted>)>> = (0..n).map(|_| None).collect();
     let (tx, rx) = mpsc::channel::<Msg>();
+    // Workers that found the queue empty: the candidates still training share
+    // their threads (each asks before every epoch; the result is the same).
+    let workers = threads.min(trained);
+    let finished = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(trained) {
+        for _ in 0..workers {
             let tx = tx.clone();
-            let (queue, fitted_any) = (&queue, &fitted_any);
+            let (queue, fitted_any, finished) = (&queue, &fitted_any, &finished);
             scope.spawn(move || {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some((i, job)) = next else { break };
+                    let Some((i, job)) = next else {
+                        finished.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    };
                     let number = job.number;
                     let _ = tx.send(Msg::Start(number, job.trial.label.clone()));
                     let mut forward = |r: &EpochReport| {
                         let _ = tx.send(Msg::Epoch(number, r.clone()));
                     };
                     let have_fit = fitted_any.load(Ordering::Relaxed);
-                    let (trial, fitted, _) = train_one(run, job, have_fit, &mut forward);
+                    let share = || threads / (workers - finished.load(Ordering::Relaxed)).max(1);
+                    let (trial, fitted, _) = train_one(run, job, have_fit, &mut forward, &share);
                     if fitted.is_some() {
                         fitted_any.store(true, Ordering::Relaxed);
                     }
@@ -148,6 +157,7 @@ fn train_one(
     job: Job<'_>,
     have_fit: bool,
     on_epoch: &mut dyn FnMut(&EpochReport),
+    threads: &dyn Fn() -> usize,
 ) -> (Trial, Option<Fitted>, Option<Error>) {
     let Job {
         mut trial,
@@ -173,7 +183,7 @@ fn train_one(
             let mut rng = ChaCha8Rng::seed_from_u64(run.hp.seed);
             Params::init_from_mixture(arch, &masks, g, &mut rng)
         });
-        match train::fit_from(
+        match train::fit_from_dynamic(
             run.hp,
             arch,
             init,
@@ -182,6 +192,7 @@ fn train_one(
             run.valid,
             run.log_jacobian,
             on_epoch,
+            threads,
         ) {
             Ok(f) => {
                 trial.rows = train::log_likelihoods(

@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::data::Data;
-use super::epoch::{Adam, Step, even_batches, run_epoch};
+use super::epoch::{Adam, Step, even_batches, pool, run_epoch};
 use super::fit::arch_for;
 use crate::error::{Error, Result};
 use crate::model::{Masks, Params};
@@ -41,7 +41,7 @@ pub fn bench(
     bench_threads(dim, layers, hidden, batch, rows, epochs, 1)
 }
 
-/// [`bench()`] with each minibatch's forward pass on `threads` threads (as
+/// [`bench()`] with each minibatch's step on `threads` threads (as
 /// [`super::fit_from_threads`] trains).
 ///
 /// # Errors
@@ -92,6 +92,7 @@ pub fn bench_threads(
     let (mut xb, mut cb) = (Array2::zeros((0, dim)), Array2::zeros((0, 0)));
     let mut order: Vec<usize> = (0..rows).collect();
     let batches = even_batches(rows, batch);
+    let workers = pool(threads);
     let mut seconds = 0.0;
     for e in 0..=epochs {
         order.shuffle(&mut rng);
@@ -103,7 +104,7 @@ pub fn bench_threads(
             masks: &masks,
             xb: &mut xb,
             cb: &mut cb,
-            threads: threads.max(1),
+            pool: workers.as_ref(),
         };
         run_epoch(&mut st, &hp, data, &order, &batches, 1e-3)
             .map_err(|why| Error::Diverged(why.to_string()))?;

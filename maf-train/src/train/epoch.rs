@@ -61,12 +61,35 @@ pub(super) struct Step<'a> {
     pub(super) masks: &'a Masks<f32>,
     pub(super) xb: &'a mut Array2<f32>,
     pub(super) cb: &'a mut Array2<f32>,
-    /// Threads of each minibatch's forward pass (the same bits for any count).
-    pub(super) threads: usize,
+    /// The workers of each minibatch's step (`None`: this thread only; the same
+    /// bits either way).
+    pub(super) pool: Option<&'a Workers>,
+}
+
+/// The threads of the training steps: the calling thread and `threads - 1`
+/// `micropool` workers, which spin between the step's parallel sections.
+pub(super) struct Workers {
+    pool: micropool::ThreadPool,
+    threads: usize,
+}
+
+/// Cycles a worker spins waiting for the next parallel section before it sleeps
+/// (about 0.1 ms: longer than the gaps within a step and between steps).
+const SPIN_CYCLES: usize = 300_000;
+
+/// Workers for `threads` threads (`None` for one: the calling thread alone).
+pub(super) fn pool(threads: usize) -> Option<Workers> {
+    (threads > 1).then(|| Workers {
+        pool: micropool::ThreadPoolBuilder::default()
+            .num_threads(threads - 1)
+            .idle_spin_cycles(SPIN_CYCLES)
+            .build(),
+        threads,
+    })
 }
 
 /// One pass over the minibatches `batches` of the rows in `order`: returns the
-/// summed training loss, or why it diverged.
+/// summed training loss, or why it diverged. Runs on `st.pool` when there is one.
 pub(super) fn run_epoch(
     st: &mut Step<'_>,
     hp: &CheckedFitParams,
@@ -74,6 +97,27 @@ pub(super) fn run_epoch(
     order: &[usize],
     batches: &[(usize, usize)],
     lr: f64,
+) -> Result<f64, &'static str> {
+    match st.pool {
+        Some(w) => {
+            let threads = w.threads;
+            w.pool
+                .install(|| steps(st, hp, train, order, batches, lr, threads))
+        }
+        None => steps(st, hp, train, order, batches, lr, 1),
+    }
+}
+
+/// [`run_epoch`]'s minibatch steps, each on `threads` threads of the current
+/// `micropool` pool.
+fn steps(
+    st: &mut Step<'_>,
+    hp: &CheckedFitParams,
+    train: Data<'_>,
+    order: &[usize],
+    batches: &[(usize, usize)],
+    lr: f64,
+    threads: usize,
 ) -> Result<f64, &'static str> {
     let arch = st.params.arch;
     let mut loss_sum = 0.0;
@@ -91,13 +135,9 @@ pub(super) fn run_epoch(
             st.xb.row_mut(r).assign(&train.x.row(i));
             st.cb.row_mut(r).assign(&train.c.row(i));
         }
-        let loss = st.params.loss_and_grad_threads(
-            st.masks,
-            st.xb.view(),
-            st.cb.view(),
-            st.grad,
-            st.threads,
-        );
+        let loss =
+            st.params
+                .loss_and_grad_threads(st.masks, st.xb.view(), st.cb.view(), st.grad, threads);
         if !loss.is_finite() {
             return Err("non-finite training loss");
         }

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::data::Data;
-use super::epoch::{Adam, Step, even_batches, run_epoch};
+use super::epoch::{Adam, Step, even_batches, pool, run_epoch};
 use super::score::{log_likelihoods, trimmed_mean_low};
 use crate::error::{Error, Result};
 use crate::hyper::CheckedFitParams;
@@ -127,9 +127,8 @@ pub fn fit_from(
     log_jacobian: f64,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Fitted> {
-    // One thread: measured, splitting only the forward pass made training at
-    // batch 256 slower on 2 cores (214k against 244k rows/s, scripts/bench-host.sh);
-    // the result is the same bits for every thread count.
+    // One thread: the callers that train several models at once (the search)
+    // use the cores for those; the result is the same bits for every count.
     let threads = 1;
     fit_from_threads(
         hp,
@@ -145,9 +144,9 @@ pub fn fit_from(
 }
 
 /// [`fit_from`] on `threads` threads (0: [`crate::parallel::available_threads`];
-/// [`fit_from`] uses one): each minibatch's forward pass is split by rows,
-/// every row computed as on one thread, so the result is the same, bit for bit,
-/// for every thread count.
+/// [`fit_from`] uses one): each minibatch's forward and backward pass is split
+/// by rows and its weight gradients by tensor, every value computed as on one
+/// thread, so the result is the same, bit for bit, for every thread count.
 ///
 /// # Errors
 /// As [`fit`].
@@ -168,6 +167,37 @@ pub fn fit_from_threads(
     } else {
         threads
     };
+    fit_from_dynamic(
+        hp,
+        arch,
+        init,
+        deadline,
+        train,
+        valid,
+        log_jacobian,
+        on_epoch,
+        &|| threads,
+    )
+}
+
+/// [`fit_from_threads`] with the thread count asked of `threads` before every
+/// epoch (the search gives a training the cores that other candidates have
+/// stopped using). The result does not depend on it.
+///
+/// # Errors
+/// As [`fit`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_from_dynamic(
+    hp: &CheckedFitParams,
+    arch: Arch,
+    init: Option<Params<f32>>,
+    deadline: Option<Instant>,
+    train: Data<'_>,
+    valid: Data<'_>,
+    log_jacobian: f64,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+    threads: &dyn Fn() -> usize,
+) -> Result<Fitted> {
     let n = train.x.nrows();
     if n < 2 || valid.x.nrows() == 0 {
         return Err(Error::InvalidParam {
@@ -179,6 +209,8 @@ pub fn fit_from_threads(
         });
     }
     let start = Instant::now();
+    let mut workers = None;
+    let mut have_threads = 1;
     let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
     let masks = Masks::<f32>::new(&arch);
     let given = init.is_some();
@@ -210,6 +242,11 @@ pub fn fit_from_threads(
     while epoch < hp.max_epochs && stale < hp.patience && !out_of_time {
         epoch += 1;
         order.shuffle(&mut rng);
+        let want = threads().max(1);
+        if want != have_threads {
+            workers = pool(want);
+            have_threads = want;
+        }
         let (loss_sum, mut diverged) = run_epoch(
             &mut Step {
                 params: &mut params,
@@ -218,7 +255,7 @@ pub fn fit_from_threads(
                 masks: &masks,
                 xb: &mut xb,
                 cb: &mut cb,
-                threads,
+                pool: workers.as_ref(),
             },
             hp,
             train,

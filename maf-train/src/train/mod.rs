@@ -14,5 +14,6 @@ mod score;
 
 pub use bench::{BenchResult, bench, bench_threads};
 pub use data::Data;
+pub(crate) use fit::fit_from_dynamic;
 pub use fit::{EpochReport, Fitted, MAX_RECOVERIES, arch_for, fit, fit_from, fit_from_threads};
 pub use score::{log_likelihoods, mean_log_likelihood, trimmed_mean_low};
