@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// mimalloc rather than the system allocator: training allocates and frees its
-/// minibatch arrays every step, and glibc's malloc trims and refaults its heaps
-/// (measured in docs/model.md, "Training on several threads").
+/// minibatch arrays every step, and trains faster on it (measured: docs/model.md,
+/// "On several cores").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

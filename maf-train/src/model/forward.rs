@@ -112,14 +112,7 @@ pub(super) fn col_sums_of<F: Real>(a: &ArrayView2<'_, F>, f: impl Fn(usize, F) -
 
 /// Column sums of `a` (see [`col_sums_of`]).
 pub(super) fn col_sums<F: Real>(a: &ArrayView2<'_, F>) -> Array1<F> {
-    let mut sums = vec![F::zero(); a.ncols()];
-    for row in a.rows() {
-        match row.as_slice() {
-            Some(r) => sums.iter_mut().zip(r).for_each(|(s, &v)| *s += v),
-            None => sums.iter_mut().zip(row.iter()).for_each(|(s, &v)| *s += v),
-        }
-    }
-    Array1::from(sums)
+    col_sums_of(a, |_, v| v)
 }
 
 /// One MADE's affine core, owned: `a1, h1, a2, h2` (the hidden pre-activations

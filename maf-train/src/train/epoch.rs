@@ -77,6 +77,13 @@ pub(super) struct Workers {
 /// (about 0.1 ms: longer than the gaps within a step and between steps).
 const SPIN_CYCLES: usize = 300_000;
 
+impl Workers {
+    /// The threads of a step: the caller and the workers.
+    pub(super) fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
 /// Workers for `threads` threads (`None` for one: the calling thread alone).
 pub(super) fn pool(threads: usize) -> Option<Workers> {
     (threads > 1).then(|| Workers {

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::data::Data;
-use super::epoch::{Adam, Step, even_batches, pool, run_epoch};
+use super::epoch::{Adam, Step, Workers, even_batches, pool, run_epoch};
 use super::score::{log_likelihoods, trimmed_mean_low};
 use crate::error::{Error, Result};
 use crate::hyper::CheckedFitParams;
@@ -210,7 +210,6 @@ pub(crate) fn fit_from_dynamic(
     }
     let start = Instant::now();
     let mut workers = None;
-    let mut have_threads = 1;
     let mut rng = ChaCha8Rng::seed_from_u64(hp.seed);
     let masks = Masks::<f32>::new(&arch);
     let given = init.is_some();
@@ -243,9 +242,8 @@ pub(crate) fn fit_from_dynamic(
         epoch += 1;
         order.shuffle(&mut rng);
         let want = threads().max(1);
-        if want != have_threads {
+        if want != workers.as_ref().map_or(1, Workers::threads) {
             workers = pool(want);
-            have_threads = want;
         }
         let (loss_sum, mut diverged) = run_epoch(
             &mut Step {
