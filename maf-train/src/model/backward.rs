@@ -4,15 +4,26 @@
 use std::ops::Range;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Slice, Zip};
 
 use super::arch::Real;
-use super::forward::{BnMode, BnStats, Cache, activate_backward, col_sums, row};
+use super::forward::{BnMode, BnStats, Cache, activate_backward, row};
 use super::par;
 use super::params::{ALL_KINDS, KINDS, Kind, Masks, Params};
+use super::scratch::Scratch;
+use super::sums::{col_sums, col_sums_prod};
 
 /// The backward pass's per-row gradients of one MADE, kept for its weight
 /// gradients.
+/// Batch norm's backward pass from its output gradient `g` to its input's,
+/// `a * g - ab - xhat * cis` element by element (per-column coefficients from
+/// the minibatch's column sums).
+struct BnBackward<F> {
+    a: Array1<F>,
+    ab: Array1<F>,
+    cis: Array1<F>,
+}
+
 struct RowGrads<F> {
     /// With respect to `(mu, alpha)`, rows × 2D.
     g_o: Array2<F>,
@@ -32,7 +43,14 @@ impl<F: Real> Params<F> {
             var: Vec::new(),
         };
         if self.arch.batch_norm {
-            let _ = self.forward(x, c, BnMode::Collect(&mut st), false, 1);
+            let _ = self.forward(
+                x,
+                c,
+                BnMode::Collect(&mut st),
+                false,
+                1,
+                &mut Scratch::new(),
+            );
         }
         st
     }
@@ -63,21 +81,36 @@ impl<F: Real> Params<F> {
         grad: &mut Params<F>,
         threads: usize,
     ) -> F {
+        self.loss_and_grad_with(masks, x, c, grad, threads, &mut Scratch::new())
+    }
+
+    /// [`Params::loss_and_grad_threads`] with its intermediate arrays taken from
+    /// and given back to `scratch` (so that a training loop reuses them from one
+    /// minibatch to the next; the results do not depend on what `scratch` held).
+    pub fn loss_and_grad_with(
+        &self,
+        masks: &Masks<F>,
+        x: ArrayView2<'_, F>,
+        c: ArrayView2<'_, F>,
+        grad: &mut Params<F>,
+        threads: usize,
+        scratch: &mut Scratch<F>,
+    ) -> F {
         let arch = self.arch;
         let n = x.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
-        let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true, threads);
+        let (y, logdet, caches) = self.forward(x, c, BnMode::Batch, true, threads, scratch);
         let loss = -(self.base_log_density(&y) + &logdet).sum() * inv_n;
         // L = mean_n(-log base(y_n) - logdet_n): for the standard normal,
         // dL/dy = y / N.
-        let mut g = self.base_backward(masks, &y, grad);
+        let mut g = self.base_backward(masks, &y, grad, scratch);
         let mut per_made: Vec<Option<RowGrads<F>>> = (0..arch.layers).map(|_| None).collect();
         for (l, cache) in caches.iter().enumerate().rev() {
             let g_u = if arch.batch_norm {
                 let lg = row(self.get(l, Kind::LogGamma));
                 let gamma = lg.mapv(F::exp);
                 let sum_g = col_sums(&g.view());
-                let sum_gx = col_sums(&(&g * &cache.xhat).view());
+                let sum_gx = col_sums_prod(&g.view(), &cache.xhat.view());
                 grad.get_mut(l, Kind::Beta).row_mut(0).assign(&sum_g);
                 // logdet has + Σ log_gamma, so the loss has - 1 per log_gamma.
                 grad.get_mut(l, Kind::LogGamma)
@@ -90,59 +123,92 @@ impl<F: Real> Params<F> {
                 let cc = (&gamma * &sum_gx).mapv(|v| (v - F::one()) * inv_n);
                 let ab = &a * &b;
                 let cis = &cc * &cache.inv_std;
-                let mut gu = g;
-                Zip::from(&mut gu)
-                    .and(&cache.xhat)
-                    .and_broadcast(&a)
-                    .and_broadcast(&ab)
-                    .and_broadcast(&cis)
-                    .for_each(|g, &xh, &a, &ab, &cis| *g = a * *g - ab - xh * cis);
-                gu
+                (g, Some(BnBackward { a, ab, cis }))
             } else {
-                g
+                (g, None)
             };
-            let (rows, g_in) = self.rows_backward(l, cache, &g_u, inv_n, l > 0, threads);
+            let (mut g_u, bn) = g_u;
+            let (rows, g_in) = self.rows_backward(
+                l,
+                cache,
+                &mut g_u,
+                bn.as_ref(),
+                inv_n,
+                l > 0,
+                threads,
+                scratch,
+            );
             per_made[l] = Some(rows);
+            scratch.give2(g_u);
             g = g_in;
         }
+        scratch.give2(g);
+        scratch.give2(y);
         let per_made: Vec<RowGrads<F>> = per_made.into_iter().flatten().collect();
         self.weight_grads(masks, c, &caches, &per_made, grad, threads);
+        Self::give_back(caches, scratch);
+        for rg in per_made {
+            for a in [rg.g_o, rg.g_a1].into_iter().chain(rg.g_a2) {
+                scratch.give2(a);
+            }
+        }
         loss
     }
 
     /// One MADE's backward pass through its affine core, row by row (blocks of
     /// rows on the current `micropool` pool): from the gradient `g_u` with respect to
     /// its output `u` to the per-row gradients of [`RowGrads`] and, when `need_in`,
-    /// the gradient with respect to its input (else a `0 × 0` array).
+    /// the gradient with respect to its input (else a `0 × 0` array). With `bn`,
+    /// `g_u` is first taken through batch norm (in place, block by block).
+    #[allow(clippy::too_many_arguments)]
     fn rows_backward(
         &self,
         l: usize,
         cache: &Cache<F>,
-        g_u: &Array2<F>,
+        g_u: &mut Array2<F>,
+        bn: Option<&BnBackward<F>>,
         inv_n: F,
         need_in: bool,
         threads: usize,
+        scratch: &mut Scratch<F>,
     ) -> (RowGrads<F>, Array2<F>) {
         let arch = &self.arch;
         let (n, d, h) = (g_u.nrows(), arch.dim, arch.hidden);
+        // Every value is written below (assignments, or products with beta 0
+        // after which g_in's product adds to its assigned values).
         let mut out = RowGrads {
-            g_o: Array2::zeros((n, 2 * d)),
-            g_a2: (arch.hidden_layers == 2).then(|| Array2::zeros((n, h))),
-            g_a1: Array2::zeros((n, h)),
+            g_o: scratch.take2(n, 2 * d),
+            g_a2: (arch.hidden_layers == 2).then(|| scratch.take2(n, h)),
+            g_a1: scratch.take2(n, h),
         };
-        let mut g_in = Array2::zeros(if need_in { (n, d) } else { (0, 0) });
+        let mut g_in = if need_in {
+            scratch.take2(n, d)
+        } else {
+            Array2::zeros((0, 0))
+        };
         let blocks = par::blocks(n, threads);
         let jobs: Vec<_> = blocks
             .iter()
             .cloned()
+            .zip(par::cut(Some(g_u), &blocks))
             .zip(par::cut(Some(&mut out.g_o), &blocks))
             .zip(par::cut(out.g_a2.as_mut(), &blocks))
             .zip(par::cut(Some(&mut out.g_a1), &blocks))
             .zip(par::cut(Some(&mut g_in), &blocks))
-            .filter_map(|((((r, g_o), g_a2), g_a1), g_in)| Some((r, g_o?, g_a2, g_a1?, g_in)))
+            .filter_map(|(((((r, gu), g_o), g_a2), g_a1), g_in)| {
+                Some((r, gu?, g_o?, g_a2, g_a1?, g_in))
+            })
             .collect();
-        par::run(jobs, threads, |(r, g_o, g_a2, g_a1, g_in)| {
-            self.rows_backward_into(l, cache, g_u, inv_n, r, g_o, g_a2, g_a1, g_in);
+        par::run(jobs, threads, |(r, mut gu, g_o, g_a2, g_a1, g_in)| {
+            if let Some(bn) = bn {
+                Zip::from(&mut gu)
+                    .and(&cache.xhat.slice_axis(Axis(0), Slice::from(r.clone())))
+                    .and_broadcast(&bn.a)
+                    .and_broadcast(&bn.ab)
+                    .and_broadcast(&bn.cis)
+                    .for_each(|g, &xh, &a, &ab, &cis| *g = a * *g - ab - xh * cis);
+            }
+            self.rows_backward_into(l, cache, gu.view(), inv_n, r, g_o, g_a2, g_a1, g_in);
         });
         (out, g_in)
     }
@@ -153,7 +219,7 @@ impl<F: Real> Params<F> {
         &self,
         l: usize,
         cache: &Cache<F>,
-        g_u: &Array2<F>,
+        gu: ArrayView2<'_, F>,
         inv_n: F,
         r: Range<usize>,
         mut g_o: ArrayViewMut2<'_, F>,
@@ -165,7 +231,7 @@ impl<F: Real> Params<F> {
         fn rows<'a, F>(a: &'a Array2<F>, r: &Range<usize>) -> ArrayView2<'a, F> {
             a.slice_axis(Axis(0), Slice::from(r.clone()))
         }
-        let (gu, e) = (rows(g_u, &r), rows(&cache.e, &r));
+        let e = rows(&cache.e, &r);
         let (one, zero) = (F::one(), F::zero());
         // u = (s - mu) e, loss + mean_n Σ alpha.
         {

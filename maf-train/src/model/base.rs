@@ -4,8 +4,9 @@
 use ndarray::{Array1, Array2, Axis, Zip};
 
 use super::arch::{HALF_LN_2PI, Real};
-use super::forward::col_sums;
 use super::params::{Masks, Params};
+use super::scratch::Scratch;
+use super::sums::col_sums;
 
 impl<F: Real> Params<F> {
     /// Per-row base log density of the flow's outputs `y`.
@@ -73,17 +74,21 @@ impl<F: Real> Params<F> {
     }
 
     /// Gradient of the loss `-mean_n(base log density of y_n)` with respect to
-    /// `y` (returned) and to the mixture's tensors (written into `grad`, masked).
+    /// `y` (returned, taken from `scratch`) and to the mixture's tensors (written
+    /// into `grad`, masked).
     pub(super) fn base_backward(
         &self,
         masks: &Masks<F>,
         y: &Array2<F>,
         grad: &mut Params<F>,
+        scratch: &mut Scratch<F>,
     ) -> Array2<F> {
         let n = y.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
+        let mut g_y = scratch.take2(n, y.ncols());
         let Some((logits, means, _)) = self.base() else {
-            return y * inv_n;
+            Zip::from(&mut g_y).and(y).for_each(|g, &y| *g = y * inv_n);
+            return g_y;
         };
         let d = self.arch.dim;
         let k = logits.ncols();
@@ -105,7 +110,7 @@ impl<F: Real> Params<F> {
             let s = e.iter().fold(F::zero(), |a, &b| a + b);
             e.iter().map(|&x| x / s).collect()
         };
-        let mut g_y = Array2::<F>::zeros((n, d));
+        g_y.fill(F::zero());
         let mut g_logit = Array2::<F>::zeros((1, k));
         let mut g_mean = Array2::<F>::zeros((k, d));
         let mut g_fac = Array2::<F>::zeros((k, d * d));

@@ -9,6 +9,8 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zi
 use super::arch::{Activation, BN_EPS, Real};
 use super::par;
 use super::params::{Kind, Params};
+use super::scratch::Scratch;
+use super::sums::{col_sq_dev, col_sums};
 
 /// Whole-training-set batch-norm statistics (per MADE: mean and biased variance of
 /// its output `u`), used for validation and export.
@@ -87,34 +89,6 @@ pub(super) fn row<F: Real>(t: &Array2<F>) -> ndarray::ArrayView1<'_, F> {
     t.row(0)
 }
 
-/// Column sums of `a` (`f(v)` of each element `v`), added row by row from zero:
-/// the operations, in the order, of ndarray's `sum_axis(Axis(0))` on a
-/// row-major array, without its per-row array arithmetic (which cost more than
-/// the additions at these sizes).
-pub(super) fn col_sums_of<F: Real>(a: &ArrayView2<'_, F>, f: impl Fn(usize, F) -> F) -> Array1<F> {
-    let mut sums = vec![F::zero(); a.ncols()];
-    for row in a.rows() {
-        match row.as_slice() {
-            Some(r) => {
-                for (j, (s, &v)) in sums.iter_mut().zip(r).enumerate() {
-                    *s += f(j, v);
-                }
-            }
-            None => {
-                for (j, (s, &v)) in sums.iter_mut().zip(row.iter()).enumerate() {
-                    *s += f(j, v);
-                }
-            }
-        }
-    }
-    Array1::from(sums)
-}
-
-/// Column sums of `a` (see [`col_sums_of`]).
-pub(super) fn col_sums<F: Real>(a: &ArrayView2<'_, F>) -> Array1<F> {
-    col_sums_of(a, |_, v| v)
-}
-
 /// One MADE's affine core, owned: `a1, h1, a2, h2` (the hidden pre-activations
 /// and activations; `a2`, `h2` only with two hidden layers), `e = exp(-alpha)`,
 /// `u` and the row sums of `alpha`.
@@ -126,6 +100,8 @@ pub(super) struct Made<F> {
     pub(super) e: Array2<F>,
     pub(super) u: Array2<F>,
     pub(super) alpha_sum: Array1<F>,
+    /// The output layer `(mu, alpha)`, rows × 2D (not kept for the backward pass).
+    o: Array2<F>,
 }
 
 /// A block of rows of a [`Made`], written in place.
@@ -137,20 +113,24 @@ struct MadeRows<'a, F> {
     e: ArrayViewMut2<'a, F>,
     u: ArrayViewMut2<'a, F>,
     alpha_sum: ArrayViewMut1<'a, F>,
+    o: ArrayViewMut2<'a, F>,
 }
 
 impl<F: Real> Made<F> {
-    fn zeros(n: usize, arch: &super::arch::Arch) -> Self {
+    /// Arrays for `n` rows from `scratch` (contents unspecified: [`Params::made_into`]
+    /// writes every value).
+    fn take(n: usize, arch: &super::arch::Arch, scratch: &mut Scratch<F>) -> Self {
         let (d, h) = (arch.dim, arch.hidden);
         let two = arch.hidden_layers == 2;
         Made {
-            a1: Array2::zeros((n, h)),
-            h1: Array2::zeros((n, h)),
-            a2: two.then(|| Array2::zeros((n, h))),
-            h2: two.then(|| Array2::zeros((n, h))),
-            e: Array2::zeros((n, d)),
-            u: Array2::zeros((n, d)),
-            alpha_sum: Array1::zeros(n),
+            a1: scratch.take2(n, h),
+            h1: scratch.take2(n, h),
+            a2: two.then(|| scratch.take2(n, h)),
+            h2: two.then(|| scratch.take2(n, h)),
+            e: scratch.take2(n, d),
+            u: scratch.take2(n, d),
+            alpha_sum: scratch.take1(n),
+            o: scratch.take2(n, 2 * d),
         }
     }
 
@@ -163,13 +143,14 @@ impl<F: Real> Made<F> {
         let h2 = par::cut(self.h2.as_mut(), blocks);
         let e = par::cut(Some(&mut self.e), blocks);
         let u = par::cut(Some(&mut self.u), blocks);
+        let o = par::cut(Some(&mut self.o), blocks);
         let sums = self.alpha_sum.axis_chunks_iter_mut(Axis(0), per);
         a1.into_iter()
             .zip(h1)
             .zip(a2.into_iter().zip(h2))
             .zip(e.into_iter().zip(u))
-            .zip(sums)
-            .filter_map(|((((a1, h1), (a2, h2)), (e, u)), alpha_sum)| {
+            .zip(sums.zip(o))
+            .filter_map(|((((a1, h1), (a2, h2)), (e, u)), (alpha_sum, o))| {
                 Some(MadeRows {
                     a1: a1?,
                     h1: h1?,
@@ -178,6 +159,7 @@ impl<F: Real> Made<F> {
                     e: e?,
                     u: u?,
                     alpha_sum,
+                    o: o?,
                 })
             })
             .collect()
@@ -203,6 +185,7 @@ impl<F: Real> Params<F> {
             mut e,
             mut u,
             mut alpha_sum,
+            mut o,
         } = out;
         let (one, zero) = (F::one(), F::zero());
         general_mat_mul(one, &s, self.get(l, Kind::W1), zero, &mut a1);
@@ -219,7 +202,7 @@ impl<F: Real> Params<F> {
         } else {
             h1
         };
-        let mut o = top.dot(self.get(l, Kind::Wo));
+        general_mat_mul(one, &top, self.get(l, Kind::Wo), zero, &mut o);
         o += &row(self.get(l, Kind::Bo));
         let (mu, alpha) = o.view().split_at(Axis(1), d);
         Zip::from(&mut e)
@@ -235,7 +218,7 @@ impl<F: Real> Params<F> {
 
     /// One MADE's affine core over all rows of `s`, on this thread.
     fn made(&self, l: usize, s: &ArrayView2<'_, F>, c: &ArrayView2<'_, F>) -> Made<F> {
-        self.made_rows(l, s, c, 1)
+        self.made_rows(l, s, c, 1, &mut Scratch::new())
     }
 
     /// [`Params::made`]'s `u` and `alpha` row sums only, with the rows split over
@@ -281,10 +264,11 @@ impl<F: Real> Params<F> {
         s: &ArrayView2<'_, F>,
         c: &ArrayView2<'_, F>,
         threads: usize,
+        scratch: &mut Scratch<F>,
     ) -> Made<F> {
         let n = s.nrows();
         let blocks = par::blocks(n, threads);
-        let mut out = Made::zeros(n, &self.arch);
+        let mut out = Made::take(n, &self.arch, scratch);
         let jobs: Vec<_> = blocks
             .iter()
             .cloned()
@@ -299,7 +283,8 @@ impl<F: Real> Params<F> {
     }
 
     /// Forward pass. Returns the final standard-normal variables `y` (rows ×
-    /// D), the per-row log-determinant and, in training mode, the caches.
+    /// D), the per-row log-determinant and, in training mode, the caches. The
+    /// arrays come from `scratch` (see [`Params::give_back`]).
     pub(super) fn forward(
         &self,
         x: ArrayView2<'_, F>,
@@ -307,11 +292,13 @@ impl<F: Real> Params<F> {
         mut bn: BnMode<'_>,
         keep: bool,
         threads: usize,
+        scratch: &mut Scratch<F>,
     ) -> (Array2<F>, Array1<F>, Vec<Cache<F>>) {
         let arch = self.arch;
         let n = x.nrows();
         let inv_n = F::of(1.0 / n.max(1) as f64);
-        let mut s = x.to_owned();
+        let mut s = scratch.take2(n, arch.dim);
+        s.assign(&x);
         let mut logdet = Array1::zeros(n);
         let mut caches = Vec::new();
         let eps = F::of(BN_EPS);
@@ -324,8 +311,9 @@ impl<F: Real> Params<F> {
                 e,
                 u,
                 alpha_sum,
+                o,
             } = if keep {
-                self.made_rows(l, &s.view(), &c, threads)
+                self.made_rows(l, &s.view(), &c, threads, scratch)
             } else {
                 let (u, alpha_sum) = self.made_split(l, &s.view(), &c);
                 let z = || Array2::zeros((0, 0));
@@ -337,19 +325,19 @@ impl<F: Real> Params<F> {
                     e: z(),
                     u,
                     alpha_sum,
+                    o: z(),
                 }
             };
             logdet -= &alpha_sum;
+            scratch.give2(o);
+            scratch.give1(alpha_sum);
             let (next, xhat, inv_std) = if arch.batch_norm {
                 let lg = row(self.get(l, Kind::LogGamma));
                 let beta = row(self.get(l, Kind::Beta));
                 let (mean, var): (Array1<F>, Array1<F>) = match &mut bn {
                     BnMode::Batch => {
                         let mean = col_sums(&u.view()) * inv_n;
-                        let var = col_sums_of(&u.view(), |j, v| {
-                            let c = v - mean[j];
-                            c * c
-                        }) * inv_n;
+                        let var = col_sq_dev(&u.view(), &mean.to_vec()) * inv_n;
                         (mean, var)
                     }
                     BnMode::Fixed(st) => (
@@ -369,24 +357,43 @@ impl<F: Real> Params<F> {
                 };
                 let inv_std = var.mapv(|v| F::one() / (v + eps).sqrt());
                 let gamma = lg.mapv(F::exp);
-                let mut xhat = Array2::zeros(u.raw_dim());
-                let mut y = Array2::zeros(u.raw_dim());
-                Zip::from(&mut xhat)
-                    .and(&mut y)
-                    .and(&u)
-                    .and_broadcast(&mean)
-                    .and_broadcast(&inv_std)
-                    .and_broadcast(&gamma)
-                    .for_each(|xh, y, &u, &m, &is, &g| {
-                        *xh = (u - m) * is;
-                        *y = *xh * g;
-                    });
-                y += &beta;
+                let mut xhat = scratch.take2(n, arch.dim);
+                let mut y = scratch.take2(n, arch.dim);
+                let blocks = par::blocks(n, threads);
+                let jobs: Vec<_> = blocks
+                    .iter()
+                    .cloned()
+                    .zip(par::cut(Some(&mut xhat), &blocks))
+                    .zip(par::cut(Some(&mut y), &blocks))
+                    .filter_map(|((r, xh), y)| Some((r, xh?, y?)))
+                    .collect();
+                let (mean, inv_std_v, gamma_v, beta_v) = (
+                    mean.to_vec(),
+                    inv_std.to_vec(),
+                    gamma.to_vec(),
+                    beta.to_vec(),
+                );
+                par::run(jobs, threads, |(r, mut xh, mut y)| {
+                    let u = u.slice_axis(Axis(0), ndarray::Slice::from(r));
+                    for ((mut xh, mut y), u) in
+                        xh.rows_mut().into_iter().zip(y.rows_mut()).zip(u.rows())
+                    {
+                        for (j, ((xh, y), &u)) in
+                            xh.iter_mut().zip(y.iter_mut()).zip(u.iter()).enumerate()
+                        {
+                            *xh = (u - mean[j]) * inv_std_v[j];
+                            // Two roundings, as `y = xhat * gamma; y += beta`.
+                            *y = *xh * gamma_v[j] + beta_v[j];
+                        }
+                    }
+                });
                 let ld = lg.sum() + inv_std.mapv(F::ln).sum();
                 logdet += ld;
                 (y, xhat, inv_std)
             } else {
-                (u.clone(), Array2::zeros((0, 0)), Array1::zeros(0))
+                let mut y = scratch.take2(n, arch.dim);
+                y.assign(&u);
+                (y, Array2::zeros((0, 0)), Array1::zeros(0))
             };
             if keep {
                 caches.push(Cache {
@@ -400,10 +407,36 @@ impl<F: Real> Params<F> {
                     xhat,
                     inv_std,
                 });
+            } else {
+                for a in [s, a1, h1, e, u, xhat].into_iter().chain(a2).chain(h2) {
+                    scratch.give2(a);
+                }
             }
             s = next;
         }
         (s, logdet, caches)
+    }
+
+    /// Gives the arrays of a forward pass's caches back to `scratch`.
+    pub(super) fn give_back(caches: Vec<Cache<F>>, scratch: &mut Scratch<F>) {
+        for c in caches {
+            let Cache {
+                input,
+                a1,
+                h1,
+                a2,
+                h2,
+                e,
+                u,
+                xhat,
+                inv_std,
+            } = c;
+            for a in [input, a1, h1, e, u, xhat].into_iter().chain(a2).chain(h2) {
+                scratch.give2(a);
+            }
+            // inv_std (D values, made by `mapv`) is dropped.
+            drop(inv_std);
+        }
     }
 
     /// Per-row log density of standardised inputs `x` (context `c`, standardised),
@@ -419,7 +452,7 @@ impl<F: Real> Params<F> {
             Some(s) => BnMode::Fixed(s),
             None => BnMode::Batch,
         };
-        let (y, logdet, _) = self.forward(x, c, mode, false, 1);
+        let (y, logdet, _) = self.forward(x, c, mode, false, 1, &mut Scratch::new());
         self.base_log_density(&y) + &logdet
     }
 }

@@ -13,9 +13,12 @@ mod arch;
 mod backward;
 mod base;
 mod forward;
-mod par;
+pub(crate) mod par;
 mod params;
+mod scratch;
+mod sums;
 
 pub use arch::{Activation, Arch, BN_EPS, HALF_LN_2PI, Real, fast_tanh};
 pub use forward::BnStats;
 pub use params::{ALL_KINDS, KINDS, Kind, Masks, Params};
+pub use scratch::Scratch;

@@ -39,7 +39,7 @@ pub(super) fn cut<'a, F>(
 
 /// Runs `f` on every job: in order on this thread for one thread, else split in
 /// halves by `micropool::join` on the current pool.
-pub(super) fn run<T: Send>(jobs: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
+pub(crate) fn run<T: Send>(jobs: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
     if threads <= 1 {
         jobs.into_iter().for_each(f);
     } else {

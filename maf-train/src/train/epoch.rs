@@ -5,7 +5,7 @@ use ndarray::Array2;
 
 use super::data::Data;
 use crate::hyper::CheckedFitParams;
-use crate::model::{Arch, Masks, Params};
+use crate::model::{ALL_KINDS, Arch, KINDS, Masks, Params, Scratch, par};
 
 /// Adam's first and second moment estimates and its step count.
 pub(super) struct Adam {
@@ -23,7 +23,58 @@ impl Adam {
         }
     }
 
-    fn step(&mut self, p: &mut Params<f32>, g: &Params<f32>, lr: f64) {
+    /// One optimiser update from the minibatch gradient `g`: weight decay
+    /// (`weight_decay * w` added to every weight matrix's gradient), clipping of
+    /// the whole gradient to norm `clip_norm`, and Adam's step on `p`. The
+    /// tensors of each MADE (and the mixture base's) are one job on the current
+    /// `micropool` pool: every value is computed by the same operations as on one
+    /// thread, and the gradient norm adds the per-tensor sums in tensor order, so
+    /// the bits do not depend on `threads`.
+    ///
+    /// # Errors
+    /// A non-finite gradient norm (when clipping).
+    fn update(
+        &mut self,
+        p: &mut Params<f32>,
+        g: &mut Params<f32>,
+        hp: &CheckedFitParams,
+        lr: f64,
+        threads: usize,
+    ) -> Result<(), &'static str> {
+        let layers = p.arch.layers;
+        let wd = (hp.weight_decay > 0.0).then_some(hp.weight_decay as f32);
+        let clip = hp.clip_norm;
+        let mut sq = vec![0.0f64; g.tensors.len()];
+        let jobs: Vec<_> = g
+            .tensors
+            .chunks_mut(KINDS)
+            .zip(p.tensors.chunks(KINDS))
+            .zip(sq.chunks_mut(KINDS))
+            .enumerate()
+            .collect();
+        par::run(jobs, threads, |(group, ((gs, ps), sq))| {
+            for (k, ((gt, pt), sq)) in gs.iter_mut().zip(ps).zip(sq).enumerate() {
+                if let Some(wd) = wd
+                    && group < layers
+                    && ALL_KINDS[k].is_weight()
+                {
+                    gt.scaled_add(wd, pt);
+                }
+                if clip.is_some() {
+                    *sq = gt.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+                }
+            }
+        });
+        let scale = match clip {
+            Some(clip) => {
+                let norm = sq.iter().copied().sum::<f64>().sqrt();
+                if !norm.is_finite() {
+                    return Err("non-finite gradient");
+                }
+                (norm > clip).then(|| (clip / norm) as f32)
+            }
+            None => None,
+        };
         const B1: f64 = 0.9;
         const B2: f64 = 0.999;
         const EPS: f32 = 1e-8;
@@ -33,23 +84,30 @@ impl Adam {
         let step = (lr * c2.sqrt() / c1) as f32;
         let (b1, b2) = (B1 as f32, B2 as f32);
         let eps = EPS * c2.sqrt() as f32;
-        for (((w, g), m), v) in p
+        let jobs: Vec<_> = p
             .tensors
-            .iter_mut()
-            .zip(&g.tensors)
-            .zip(&mut self.m.tensors)
-            .zip(&mut self.v.tensors)
-        {
-            ndarray::Zip::from(w)
-                .and(g)
-                .and(m)
-                .and(v)
-                .for_each(|w, &g, m, v| {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *w -= step * *m / (v.sqrt() + eps);
-                });
-        }
+            .chunks_mut(KINDS)
+            .zip(g.tensors.chunks_mut(KINDS))
+            .zip(self.m.tensors.chunks_mut(KINDS))
+            .zip(self.v.tensors.chunks_mut(KINDS))
+            .collect();
+        par::run(jobs, threads, |(((ps, gs), ms), vs)| {
+            for (((w, g), m), v) in ps.iter_mut().zip(gs).zip(ms).zip(vs) {
+                if let Some(k) = scale {
+                    *g *= k;
+                }
+                ndarray::Zip::from(w)
+                    .and(&*g)
+                    .and(m)
+                    .and(v)
+                    .for_each(|w, &g, m, v| {
+                        *m = b1 * *m + (1.0 - b1) * g;
+                        *v = b2 * *v + (1.0 - b2) * g * g;
+                        *w -= step * *m / (v.sqrt() + eps);
+                    });
+            }
+        });
+        Ok(())
     }
 }
 
@@ -128,6 +186,8 @@ fn steps(
 ) -> Result<f64, &'static str> {
     let arch = st.params.arch;
     let mut loss_sum = 0.0;
+    // The steps' intermediate arrays, reused from one minibatch to the next.
+    let mut scratch = Scratch::new();
     for &(b0, b1) in batches {
         // SIGINT/SIGTERM: stop at the end of the current minibatch.
         if crate::interrupt::requested() {
@@ -138,49 +198,38 @@ fn steps(
             *st.xb = Array2::zeros((idx.len(), arch.dim));
             *st.cb = Array2::zeros((idx.len(), arch.context));
         }
-        for (r, &i) in idx.iter().enumerate() {
-            st.xb.row_mut(r).assign(&train.x.row(i));
-            st.cb.row_mut(r).assign(&train.c.row(i));
+        gather(st.xb, train.x, idx);
+        if arch.context > 0 {
+            gather(st.cb, train.c, idx);
         }
-        let loss =
-            st.params
-                .loss_and_grad_threads(st.masks, st.xb.view(), st.cb.view(), st.grad, threads);
+        let loss = st.params.loss_and_grad_with(
+            st.masks,
+            st.xb.view(),
+            st.cb.view(),
+            st.grad,
+            threads,
+            &mut scratch,
+        );
         if !loss.is_finite() {
             return Err("non-finite training loss");
         }
         loss_sum += f64::from(loss) * idx.len() as f64;
-        if hp.weight_decay > 0.0 {
-            let wd = hp.weight_decay as f32;
-            for l in 0..arch.layers {
-                for kind in crate::model::ALL_KINDS {
-                    if kind.is_weight() {
-                        let w = st.params.get(l, kind);
-                        st.grad.get_mut(l, kind).scaled_add(wd, w);
-                    }
-                }
-            }
-        }
-        if let Some(clip) = hp.clip_norm {
-            let norm = st
-                .grad
-                .tensors
-                .iter()
-                .map(|t| t.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
-                .sum::<f64>()
-                .sqrt();
-            if !norm.is_finite() {
-                return Err("non-finite gradient");
-            }
-            if norm > clip {
-                let k = (clip / norm) as f32;
-                for t in &mut st.grad.tensors {
-                    *t *= k;
-                }
-            }
-        }
-        st.adam.step(st.params, st.grad, lr);
+        st.adam.update(st.params, st.grad, hp, lr, threads)?;
     }
     Ok(loss_sum)
+}
+
+/// Copies the rows `idx` of `src` into the rows of `dst` (as many), slice by
+/// slice when both are row-major (the usual case: ndarray's per-row `assign`
+/// cost more than the copy at these widths).
+fn gather(dst: &mut Array2<f32>, src: ndarray::ArrayView2<'_, f32>, idx: &[usize]) {
+    for (mut d, &i) in dst.rows_mut().into_iter().zip(idx) {
+        let s = src.row(i);
+        match (d.as_slice_mut(), s.as_slice()) {
+            (Some(d), Some(s)) if d.len() == s.len() => d.copy_from_slice(s),
+            _ => d.assign(&s),
+        }
+    }
 }
 
 /// Splits `0..n` into `parts` contiguous ranges whose sizes differ by at most one.
