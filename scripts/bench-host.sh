@@ -23,19 +23,21 @@ fi
 cargo build --release --locked -q -p maf-train --example bench_host
 bin=target/release/examples/bench_host
 rate() { sed -n "s/.*$1.*: \([0-9]*\) rows\/s/\1/p" | head -1; }
-ratios_ld=() ratios_tr=() ratios_tanh=()
+ratios_ld=() ratios_tr=() ratios_tanh=() ratios_relu=()
 for i in $(seq "$reps"); do
     m="$("$bin" "$threads")"
     z="$("$python" scripts/bench_zuko.py "$threads")"
     echo "== run $i"
     echo "$m"
     echo "$z"
-    m_tr=$(echo "$m" | rate "training D.*, $threads threads")
+    m_tr=$(echo "$m" | rate "training Tanh.*, $threads threads")
+    m_relu=$(echo "$m" | rate "training Relu.*, $threads threads")
     m_ld=$(echo "$m" | rate "log density Relu")
     m_tanh=$(echo "$m" | rate "log density Tanh")
     z_tr=$(echo "$z" | rate "zuko training")
     z_ld=$(echo "$z" | rate "zuko log density")
     ratios_tr+=("$(awk -v a="$m_tr" -v b="$z_tr" 'BEGIN{printf "%.2f", a/b}')")
+    ratios_relu+=("$(awk -v a="$m_relu" -v b="$z_tr" 'BEGIN{printf "%.2f", a/b}')")
     ratios_ld+=("$(awk -v a="$m_ld" -v b="$z_ld" 'BEGIN{printf "%.2f", a/b}')")
     ratios_tanh+=("$(awk -v a="$m_tanh" -v b="$z_ld" 'BEGIN{printf "%.2f", a/b}')")
 done
@@ -43,4 +45,5 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2)? v[(N
 echo "== median ratios over $reps runs ($threads threads; zuko's MAF is ReLU)"
 echo "log density, maf ReLU / zuko:  $(median "${ratios_ld[@]}")x  (runs: ${ratios_ld[*]}; bar >= 2)"
 echo "log density, maf tanh / zuko:  $(median "${ratios_tanh[@]}")x  (runs: ${ratios_tanh[*]})"
-echo "training, maf / zuko:           $(median "${ratios_tr[@]}")x  (runs: ${ratios_tr[*]}; bar >= 10)"
+echo "training, maf tanh / zuko:      $(median "${ratios_tr[@]}")x  (runs: ${ratios_tr[*]}; bar >= 10)"
+echo "training, maf ReLU / zuko:      $(median "${ratios_relu[@]}")x  (runs: ${ratios_relu[*]})"

@@ -1,6 +1,7 @@
-//! Host throughput at one shape, for `scripts/bench-host.sh`: training rows/s on
-//! one thread and on `threads` (`train::bench_threads`: each minibatch's forward
-//! pass split by rows) and batched log density on `threads`
+//! Host throughput at one shape, for `scripts/bench-host.sh`: training rows/s
+//! (`train::bench_config`: each minibatch's step split by rows) with tanh units
+//! on one thread and on `threads`, and with ReLU units (zuko's) on `threads`;
+//! batched log density on `threads`
 //! (`parallel::bench_log_density`, in-memory rows, no file parsing).
 //!
 //! `cargo run --release -p maf-train --example bench_host -- [threads] [dim layers hidden batch]`
@@ -22,10 +23,24 @@ fn main() -> ExitCode {
     let get = |i: usize, d: usize| args.get(i).copied().unwrap_or(d);
     let threads = get(0, parallel::available_threads());
     let (dim, layers, hidden, batch) = (get(1, 8), get(2, 5), get(3, 64), get(4, 256));
-    for t in [1, threads] {
-        match train::bench_threads(dim, layers, hidden, batch, 8192, 5, t) {
+    use maf_train::model::Activation::{Relu, Tanh};
+    // Each training measurement runs for at least 2 s (as zuko's, 4 s): short
+    // runs swing with the load of this shared machine.
+    for (t, activation) in [(1, Tanh), (threads, Tanh), (threads, Relu)] {
+        let cfg = train::BenchConfig {
+            dim,
+            layers,
+            hidden,
+            activation,
+            batch,
+            rows: 8192,
+            epochs: 5,
+            min_seconds: 2.0,
+            threads: t,
+        };
+        match train::bench_config(&cfg) {
             Ok(r) => println!(
-                "training D={dim} L={layers} H={hidden} batch {batch}, {t} threads: {:.0} rows/s",
+                "training {activation:?} D={dim} L={layers} H={hidden} batch {batch}, {t} threads: {:.0} rows/s",
                 r.rows_per_sec
             ),
             Err(e) => {

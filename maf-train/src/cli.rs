@@ -383,6 +383,10 @@ pub struct BenchArgs {
     /// Threads for training and for the batched log density (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Hidden activation of the trained model (tanh is fit's usual choice; relu
+    /// compares with PyTorch MAFs such as zuko's on equal terms).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
+    pub activation: ActivationArg,
 }
 
 /// `maf-train report` (see `maf-train report --help`).

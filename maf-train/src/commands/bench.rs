@@ -19,20 +19,24 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     } else {
         a.threads
     };
-    let r = train::bench_threads(
-        a.dim,
-        a.layers,
-        a.hidden,
-        a.batch_size,
-        a.rows,
-        a.epochs,
+    let activation = crate::model::Activation::from(a.activation);
+    let r = train::bench_config(&train::BenchConfig {
+        dim: a.dim,
+        layers: a.layers,
+        hidden: a.hidden,
+        activation,
+        batch: a.batch_size,
+        rows: a.rows,
+        epochs: a.epochs,
+        min_seconds: 0.0,
         threads,
-    )?;
+    })?;
     let mut text = format!(
-        "training D={} L={} H={} batch {} ({threads} thread{}): {:.0} rows/s ({} rows in {:.3} s)\n",
+        "training D={} L={} H={} {} batch {} ({threads} thread{}): {:.0} rows/s ({} rows in {:.3} s)\n",
         a.dim,
         a.layers,
         a.hidden,
+        name(activation),
         a.batch_size,
         if threads == 1 { "" } else { "s" },
         r.rows_per_sec,
@@ -54,13 +58,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             a.dim,
             a.layers,
             a.hidden,
-            match act {
-                maf_core::Activation::Relu => "relu",
-                maf_core::Activation::Tanh => "tanh",
-            },
+            name(act),
             if threads == 1 { "" } else { "s" },
             d.rows_per_sec
         ));
     }
     write_output(None, &text)
+}
+
+/// An activation's name in lower case (`tanh`, `relu`).
+fn name(a: impl std::fmt::Debug) -> String {
+    format!("{a:?}").to_lowercase()
 }

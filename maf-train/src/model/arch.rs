@@ -30,6 +30,12 @@ pub trait Real:
     /// approximation, the one the device evaluates (within 5e-7 of `tanh`); for
     /// `f64` (the reference path the agreement tests use) the standard library's.
     fn tanh_act(self) -> Self;
+    /// `h[i] = a[i].tanh_act()` for every `i` (slices of one length).
+    fn tanh_slice(h: &mut [Self], a: &[Self]) {
+        for (h, &a) in h.iter_mut().zip(a) {
+            *h = a.tanh_act();
+        }
+    }
 }
 
 impl Real for f32 {
@@ -41,6 +47,9 @@ impl Real for f32 {
     }
     fn tanh_act(self) -> Self {
         fast_tanh(self)
+    }
+    fn tanh_slice(h: &mut [Self], a: &[Self]) {
+        super::simd::tanh_into(h, a);
     }
 }
 

@@ -65,7 +65,10 @@ fn activate_into<F: Real>(act: Activation, a: &ArrayView2<'_, F>, h: &mut ArrayV
         Activation::Relu => Zip::from(h)
             .and(a)
             .for_each(|h, &v| *h = if v > F::zero() { v } else { F::zero() }),
-        Activation::Tanh => Zip::from(h).and(a).for_each(|h, &v| *h = F::tanh_act(v)),
+        Activation::Tanh => match (h.as_slice_mut(), a.as_slice()) {
+            (Some(hs), Some(as_)) if hs.len() == as_.len() => F::tanh_slice(hs, as_),
+            _ => Zip::from(h).and(a).for_each(|h, &v| *h = F::tanh_act(v)),
+        },
     }
 }
 

@@ -16,6 +16,7 @@ mod forward;
 pub(crate) mod par;
 mod params;
 mod scratch;
+mod simd;
 mod sums;
 
 pub use arch::{Activation, Arch, BN_EPS, HALF_LN_2PI, Real, fast_tanh};

@@ -11,7 +11,7 @@ use super::data::Data;
 use super::epoch::{Adam, Step, even_batches, pool, run_epoch};
 use super::fit::arch_for;
 use crate::error::{Error, Result};
-use crate::model::{Masks, Params};
+use crate::model::{Activation, Masks, Params};
 
 /// Result of [`bench()`].
 #[derive(Clone, Copy, Debug)]
@@ -24,9 +24,34 @@ pub struct BenchResult {
     pub rows_per_sec: f64,
 }
 
+/// What [`bench_config`] times: the model's shape, the synthetic data and how
+/// long to run.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchConfig {
+    /// Data dimension.
+    pub dim: usize,
+    /// Number of MADEs.
+    pub layers: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Synthetic training rows per epoch.
+    pub rows: usize,
+    /// Fewest epochs timed.
+    pub epochs: usize,
+    /// Fewest seconds timed: epochs are added until both minimums are reached.
+    pub min_seconds: f64,
+    /// Threads of each minibatch's step.
+    pub threads: usize,
+}
+
 /// Times training steps (forward, backward, weight decay, clipping, Adam) on
 /// synthetic correlated Gaussian data of `dim` columns: `epochs` passes over
-/// `rows` rows in minibatches of `batch`. One warm-up epoch is not timed.
+/// `rows` rows in minibatches of `batch`, tanh units (the fit default), one
+/// thread. One warm-up epoch is not timed.
 ///
 /// # Errors
 /// [`Error::InvalidParam`] for bad sizes, [`Error::Diverged`] if the steps do.
@@ -55,10 +80,40 @@ pub fn bench_threads(
     epochs: usize,
     threads: usize,
 ) -> Result<BenchResult> {
+    bench_config(&BenchConfig {
+        dim,
+        layers,
+        hidden,
+        activation: Activation::Tanh,
+        batch,
+        rows,
+        epochs,
+        min_seconds: 0.0,
+        threads,
+    })
+}
+
+/// Times training steps as [`bench()`] does, at the settings of `cfg`.
+///
+/// # Errors
+/// As [`bench()`].
+pub fn bench_config(cfg: &BenchConfig) -> Result<BenchResult> {
     use rand_distr::{Distribution, StandardNormal};
+    let &BenchConfig {
+        dim,
+        layers,
+        hidden,
+        activation,
+        batch,
+        rows,
+        epochs,
+        min_seconds,
+        threads,
+    } = cfg;
     let hp = crate::hyper::FitParams {
         layers,
         hidden,
+        activation,
         batch_size: crate::hyper::BatchSize::Fixed(batch),
         ..Default::default()
     }
@@ -94,7 +149,9 @@ pub fn bench_threads(
     let batches = even_batches(rows, batch);
     let workers = pool(threads);
     let mut seconds = 0.0;
-    for e in 0..=epochs {
+    let mut timed = 0;
+    let mut warm = false;
+    while timed < epochs || seconds < min_seconds {
         order.shuffle(&mut rng);
         let t = Instant::now();
         let mut st = Step {
@@ -108,11 +165,14 @@ pub fn bench_threads(
         };
         run_epoch(&mut st, &hp, data, &order, &batches, 1e-3)
             .map_err(|why| Error::Diverged(why.to_string()))?;
-        if e > 0 {
+        // The first epoch warms up (caches, allocations) and is not timed.
+        if warm {
             seconds += t.elapsed().as_secs_f64();
+            timed += 1;
         }
+        warm = true;
     }
-    let total = rows * epochs;
+    let total = rows * timed;
     Ok(BenchResult {
         rows: total,
         seconds,

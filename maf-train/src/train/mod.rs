@@ -12,7 +12,7 @@ mod epoch;
 mod fit;
 mod score;
 
-pub use bench::{BenchResult, bench, bench_threads};
+pub use bench::{BenchConfig, BenchResult, bench, bench_config, bench_threads};
 pub use data::Data;
 pub(crate) use fit::fit_from_dynamic;
 pub use fit::{EpochReport, Fitted, MAX_RECOVERIES, arch_for, fit, fit_from, fit_from_threads};
