@@ -89,27 +89,64 @@ pub fn score_first_rows(
     each: &mut dyn FnMut(Option<f32>) -> Result<()>,
     on_chunk: &mut dyn FnMut(u64),
 ) -> Result<usize> {
-    let mut scratch = vec![0.0f32; view.shape().scratch_len()];
+    let threads = crate::parallel::available_threads();
+    let (dim, ctx) = (view.shape().dim, view.shape().context);
     let (mut x, mut c) = (Vec::new(), Vec::new());
+    let (mut xs, mut cs) = (Vec::new(), Vec::new());
     let mut rows = 0usize;
-    let mut one = |x: &[f32], c: &[f32], rows: &mut usize| -> Result<()> {
-        *rows += 1;
-        match view.log_prob(x, c, &mut scratch) {
-            Ok(v) => each(Some(v)),
-            Err(maf_core::Error::Overflow) => each(None),
-            Err(e) => Err(Error::Model {
-                context: format!("{}, data row {rows}", path.display()),
+    // One chunk of rows, picked into `xs`/`cs` (row after row), scored batched on
+    // every core (the bits of `MafView::log_prob` one vector at a time:
+    // maf-core/tests/batch.rs), handed to `each` in order.
+    let mut score_chunk = |xs: &[f32], cs: &[f32], rows: &mut usize| -> Result<()> {
+        let n = xs.len() / dim.max(1);
+        let xv =
+            ndarray::ArrayView2::from_shape((n, dim), xs).map_err(|e| Error::InvalidParam {
+                name: "score",
                 message: e.to_string(),
-            }),
+            })?;
+        let cv =
+            ndarray::ArrayView2::from_shape((n, ctx), cs).map_err(|e| Error::InvalidParam {
+                name: "score",
+                message: e.to_string(),
+            })?;
+        for res in crate::parallel::log_probs(view, xv, cv, threads)? {
+            *rows += 1;
+            match res {
+                Ok(v) => each(Some(v))?,
+                Err(maf_core::Error::Overflow) => each(None)?,
+                Err(e) => {
+                    return Err(Error::Model {
+                        context: format!("{}, data row {rows}", path.display()),
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
+        Ok(())
     };
+    let mut pick_into =
+        |row: &[f64], plan: &crate::io::ColumnPlan, xs: &mut Vec<f32>, cs: &mut Vec<f32>| {
+            plan.pick(row, &mut x, &mut c);
+            xs.extend_from_slice(&x);
+            cs.extend_from_slice(&c);
+        };
     if crate::data::is_npy(path) {
         let table = crate::data::read_npy(path)?;
         let plan = crate::io::column_plan(view, &table.header, true, path)?;
-        for r in table.values.rows().into_iter().take(limit) {
-            let row: Vec<f64> = r.to_vec();
-            plan.pick(&row, &mut x, &mut c);
-            one(&x, &c, &mut rows)?;
+        let n = table.values.nrows().min(limit);
+        for start in (0..n).step_by(CHUNK_ROWS) {
+            xs.clear();
+            cs.clear();
+            for r in table
+                .values
+                .rows()
+                .into_iter()
+                .skip(start)
+                .take(CHUNK_ROWS.min(n - start))
+            {
+                pick_into(&r.to_vec(), &plan, &mut xs, &mut cs);
+            }
+            score_chunk(&xs, &cs, &mut rows)?;
         }
         on_chunk(std::fs::metadata(path).map_or(0, |m| m.len()));
         return Ok(rows);
@@ -123,10 +160,12 @@ pub fn score_first_rows(
         if reader.read_chunk(CHUNK_ROWS.min(limit - rows), &mut buf)? == 0 {
             break;
         }
+        xs.clear();
+        cs.clear();
         for row in buf.chunks_exact(width) {
-            plan.pick(row, &mut x, &mut c);
-            one(&x, &c, &mut rows)?;
+            pick_into(row, &plan, &mut xs, &mut cs);
         }
+        score_chunk(&xs, &cs, &mut rows)?;
         on_chunk(reader.bytes_read());
     }
     if rows == 0 {
