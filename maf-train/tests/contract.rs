@@ -211,9 +211,11 @@ fn interrupted_fit(dir: &Path, signal: &str) -> (Option<i32>, Duration, String, 
         .expect("spawn");
     let mut err = BufReader::new(child.stderr.take().expect("stderr"));
     let mut text = String::new();
-    // The first progress line ("[1/2] mixture ... ...") means training started.
+    // The flow's first epoch report ("[2/2] flow ... epoch 25: ...") means it
+    // has a best epoch to keep. (Signalling at the flow's start line raced its
+    // first epoch: the mixture was kept instead, about one run in three.)
     let mut line = String::new();
-    while text.lines().count() < 3 {
+    while !line.contains(" epoch ") {
         line.clear();
         if err.read_line(&mut line).expect("read") == 0 {
             break;
