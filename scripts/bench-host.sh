@@ -3,10 +3,13 @@
 # the reference shape (D=8, L=5, H=64, training batch 256), both on THREADS threads
 # (default 2): batched log density of in-memory rows (maf: MafView::log_prob_batch
 # over scoped threads, bit for bit the device's results; zuko: flow().log_prob on a
-# 65,536-row tensor) and training rows/s (maf: train::bench_threads, each
-# minibatch's forward and backward passes split by rows and its weight gradients
-# spread over the threads, the same bits on any thread count; zuko: Adam steps). The machine is shared:
-# the two run alternately REPS times (default 3) and the median ratios are printed.
+# 65,536-row tensor) and training rows/s for at least 2 s (maf: train::bench_config,
+# each minibatch's step split by rows over the threads, the same bits on any
+# thread count, tanh units as fit uses and ReLU units as zuko's; zuko: Adam
+# steps for 4 s). The machine is shared: the two run alternately REPS times
+# (default 3) and the median ratios are printed. Measured 2026-12-04, three
+# invocations (5, 5 and 3 runs): training tanh 9.2x, 9.9x, 12.0x; ReLU 9.6x,
+# 9.8x, 12.5x; log density ReLU 3.0x, 3.5x, 3.0x.
 #
 # Usage: scripts/bench-host.sh [THREADS] [REPS]
 # Needs python3 with torch and zuko (PYTHON=/path/to/python to choose one):
