@@ -146,7 +146,9 @@ impl<F: Real> Params<F> {
         scratch.give2(y);
         let per_made: Vec<RowGrads<F>> = per_made.into_iter().flatten().collect();
         self.weight_grads(masks, c, &caches, &per_made, grad, threads);
-        Self::give_back(caches, scratch);
+        for cache in caches {
+            cache.give_back(scratch);
+        }
         for rg in per_made {
             for a in [rg.g_o, rg.g_a1].into_iter().chain(rg.g_a2) {
                 scratch.give2(a);

@@ -46,6 +46,26 @@ pub(super) struct Cache<F> {
     pub(super) inv_std: Array1<F>,
 }
 
+impl<F: Real> Cache<F> {
+    /// Gives the cache's arrays back to `scratch`.
+    pub(super) fn give_back(self, scratch: &mut Scratch<F>) {
+        let Cache {
+            input,
+            a1,
+            h1,
+            a2,
+            h2,
+            e,
+            u,
+            xhat,
+            inv_std: _,
+        } = self;
+        for a in [input, a1, h1, e, u, xhat].into_iter().chain(a2).chain(h2) {
+            scratch.give2(a);
+        }
+    }
+}
+
 /// Per-column mean and biased variance of `u`, accumulated in `f64`.
 fn column_stats<F: Real>(u: &Array2<F>) -> (Vec<f64>, Vec<f64>) {
     let nn = u.nrows().max(1) as f64;
@@ -398,33 +418,8 @@ impl<F: Real> Params<F> {
                 y.assign(&u);
                 (y, Array2::zeros((0, 0)), Array1::zeros(0))
             };
-            if keep {
-                caches.push(Cache {
-                    input: s,
-                    a1,
-                    h1,
-                    a2,
-                    h2,
-                    e,
-                    u,
-                    xhat,
-                    inv_std,
-                });
-            } else {
-                for a in [s, a1, h1, e, u, xhat].into_iter().chain(a2).chain(h2) {
-                    scratch.give2(a);
-                }
-            }
-            s = next;
-        }
-        (s, logdet, caches)
-    }
-
-    /// Gives the arrays of a forward pass's caches back to `scratch`.
-    pub(super) fn give_back(caches: Vec<Cache<F>>, scratch: &mut Scratch<F>) {
-        for c in caches {
-            let Cache {
-                input,
+            let cache = Cache {
+                input: s,
                 a1,
                 h1,
                 a2,
@@ -433,13 +428,15 @@ impl<F: Real> Params<F> {
                 u,
                 xhat,
                 inv_std,
-            } = c;
-            for a in [input, a1, h1, e, u, xhat].into_iter().chain(a2).chain(h2) {
-                scratch.give2(a);
+            };
+            if keep {
+                caches.push(cache);
+            } else {
+                cache.give_back(scratch);
             }
-            // inv_std (D values, made by `mapv`) is dropped.
-            drop(inv_std);
+            s = next;
         }
+        (s, logdet, caches)
     }
 
     /// Per-row log density of standardised inputs `x` (context `c`, standardised),
