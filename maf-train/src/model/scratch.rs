@@ -83,8 +83,9 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
+    use super::super::arch::{Activation, Arch};
+    use super::super::params::{Masks, Params};
     use super::Scratch;
-    use crate::model::{Activation, Arch, Masks, Params};
 
     /// A pool full of NaN buffers of every size a step of `arch` on `n` rows
     /// takes (and some others).
