@@ -24,6 +24,32 @@ struct BnBackward<F> {
     cis: Array1<F>,
 }
 
+impl<F: Real> BnBackward<F> {
+    /// `g = a * g - ab - xhat * cis` element by element, row by row when both
+    /// are contiguous.
+    fn apply(&self, g: &mut ArrayViewMut2<'_, F>, xhat: &ArrayView2<'_, F>) {
+        let d = g.ncols();
+        let (a, ab, cis) = (self.a.as_slice(), self.ab.as_slice(), self.cis.as_slice());
+        match (g.as_slice_mut(), xhat.as_slice(), a, ab, cis) {
+            (Some(gs), Some(xs), Some(a), Some(ab), Some(cis)) if d > 0 && gs.len() == xs.len() => {
+                for (grow, xrow) in gs.chunks_exact_mut(d).zip(xs.chunks_exact(d)) {
+                    for ((g, &xh), ((&a, &ab), &cis)) in
+                        grow.iter_mut().zip(xrow).zip(a.iter().zip(ab).zip(cis))
+                    {
+                        *g = a * *g - ab - xh * cis;
+                    }
+                }
+            }
+            _ => Zip::from(g)
+                .and(xhat)
+                .and_broadcast(&self.a)
+                .and_broadcast(&self.ab)
+                .and_broadcast(&self.cis)
+                .for_each(|g, &xh, &a, &ab, &cis| *g = a * *g - ab - xh * cis),
+        }
+    }
+}
+
 struct RowGrads<F> {
     /// With respect to `(mu, alpha)`, rows × 2D.
     g_o: Array2<F>,
@@ -203,12 +229,10 @@ impl<F: Real> Params<F> {
             .collect();
         par::run(jobs, threads, |(r, mut gu, g_o, g_a2, g_a1, g_in)| {
             if let Some(bn) = bn {
-                Zip::from(&mut gu)
-                    .and(&cache.xhat.slice_axis(Axis(0), Slice::from(r.clone())))
-                    .and_broadcast(&bn.a)
-                    .and_broadcast(&bn.ab)
-                    .and_broadcast(&bn.cis)
-                    .for_each(|g, &xh, &a, &ab, &cis| *g = a * *g - ab - xh * cis);
+                bn.apply(
+                    &mut gu,
+                    &cache.xhat.slice_axis(Axis(0), Slice::from(r.clone())),
+                );
             }
             self.rows_backward_into(l, cache, gu.view(), inv_n, r, g_o, g_a2, g_a1, g_in);
         });
@@ -236,16 +260,42 @@ impl<F: Real> Params<F> {
         let e = rows(&cache.e, &r);
         let (one, zero) = (F::one(), F::zero());
         // u = (s - mu) e, loss + mean_n Σ alpha.
-        {
-            let (g_mu, g_alpha) = g_o.view_mut().split_at(Axis(1), arch.dim);
-            Zip::from(g_mu)
-                .and(&gu)
-                .and(&e)
-                .for_each(|o, &g, &e| *o = -g * e);
-            Zip::from(g_alpha)
-                .and(&gu)
-                .and(&rows(&cache.u, &r))
-                .for_each(|o, &g, &u| *o = inv_n - g * u);
+        let (d, u) = (arch.dim, rows(&cache.u, &r));
+        match (
+            g_o.as_slice_mut(),
+            gu.as_slice(),
+            e.as_slice(),
+            u.as_slice(),
+        ) {
+            // Row by row over the contiguous blocks (as in the forward pass).
+            (Some(go), Some(gs), Some(es), Some(us)) if d > 0 => {
+                let rows = go
+                    .chunks_exact_mut(2 * d)
+                    .zip(gs.chunks_exact(d))
+                    .zip(es.chunks_exact(d).zip(us.chunks_exact(d)));
+                for ((orow, grow), (erow, urow)) in rows {
+                    let (g_mu, g_alpha) = orow.split_at_mut(d);
+                    for ((m, a), ((&g, &e), &u)) in g_mu
+                        .iter_mut()
+                        .zip(g_alpha.iter_mut())
+                        .zip(grow.iter().zip(erow).zip(urow))
+                    {
+                        *m = -g * e;
+                        *a = inv_n - g * u;
+                    }
+                }
+            }
+            _ => {
+                let (g_mu, g_alpha) = g_o.view_mut().split_at(Axis(1), d);
+                Zip::from(g_mu)
+                    .and(&gu)
+                    .and(&e)
+                    .for_each(|o, &g, &e| *o = -g * e);
+                Zip::from(g_alpha)
+                    .and(&gu)
+                    .and(&u)
+                    .for_each(|o, &g, &u| *o = inv_n - g * u);
+            }
         }
         let wo_t = self.get(l, Kind::Wo).t();
         if let (Some(mut g_a2), Some(a2), Some(h2)) = (g_a2, &cache.a2, &cache.h2) {
@@ -263,10 +313,17 @@ impl<F: Real> Params<F> {
         );
         // Gradient with respect to this MADE's input (the previous layer's output).
         if let Some(mut g_in) = g_in {
-            Zip::from(&mut g_in)
-                .and(&gu)
-                .and(&e)
-                .for_each(|o, &g, &e| *o = g * e);
+            match (g_in.as_slice_mut(), gu.as_slice(), e.as_slice()) {
+                (Some(o), Some(g), Some(e)) => {
+                    for ((o, &g), &e) in o.iter_mut().zip(g).zip(e) {
+                        *o = g * e;
+                    }
+                }
+                _ => Zip::from(&mut g_in)
+                    .and(&gu)
+                    .and(&e)
+                    .for_each(|o, &g, &e| *o = g * e),
+            }
             general_mat_mul(one, &g_a1, &self.get(l, Kind::W1).t(), one, &mut g_in);
         }
     }

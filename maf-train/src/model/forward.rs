@@ -108,6 +108,23 @@ pub(super) fn activate_backward<F: Real>(
     }
 }
 
+/// `a[i][j] += b[0][j]` for every row `i` of `a` (a bias `1 × n` added to every
+/// row), slice by slice when `a` is contiguous (ndarray's broadcasting add
+/// cost more than its additions on these blocks).
+fn add_row<F: Real>(a: &mut ArrayViewMut2<'_, F>, b: &Array2<F>) {
+    let n = a.ncols();
+    match (a.as_slice_mut(), b.as_slice()) {
+        (Some(rows), Some(b)) if n > 0 && b.len() == n => {
+            for r in rows.chunks_exact_mut(n) {
+                for (v, &b) in r.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
+        }
+        _ => *a += &row(b),
+    }
+}
+
 pub(super) fn row<F: Real>(t: &Array2<F>) -> ndarray::ArrayView1<'_, F> {
     t.row(0)
 }
@@ -215,27 +232,56 @@ impl<F: Real> Params<F> {
         if arch.context > 0 {
             general_mat_mul(one, &c, self.get(l, Kind::Wc), one, &mut a1);
         }
-        a1 += &row(self.get(l, Kind::B1));
+        add_row(&mut a1, self.get(l, Kind::B1));
         activate_into(arch.activation, &a1.view(), &mut h1);
         let top = if let (Some(mut a2), Some(mut h2)) = (a2, h2) {
             general_mat_mul(one, &h1, self.get(l, Kind::W2), zero, &mut a2);
-            a2 += &row(self.get(l, Kind::B2));
+            add_row(&mut a2, self.get(l, Kind::B2));
             activate_into(arch.activation, &a2.view(), &mut h2);
             h2
         } else {
             h1
         };
         general_mat_mul(one, &top, self.get(l, Kind::Wo), zero, &mut o);
-        o += &row(self.get(l, Kind::Bo));
-        let (mu, alpha) = o.view().split_at(Axis(1), d);
-        Zip::from(&mut e)
-            .and(&alpha)
-            .for_each(|e, &a| *e = (-a).exp());
-        Zip::from(&mut u)
-            .and(&s)
-            .and(&mu)
-            .and(&e)
-            .for_each(|u, &s, &m, &e| *u = (s - m) * e);
+        add_row(&mut o, self.get(l, Kind::Bo));
+        match (
+            o.as_slice(),
+            e.as_slice_mut(),
+            u.as_slice_mut(),
+            s.as_slice(),
+        ) {
+            // Row by row over the contiguous blocks (ndarray's zips over rows of
+            // D values cost more than their arithmetic).
+            (Some(os), Some(es), Some(us), Some(ss)) if d > 0 => {
+                let rows = os
+                    .chunks_exact(2 * d)
+                    .zip(es.chunks_exact_mut(d))
+                    .zip(us.chunks_exact_mut(d).zip(ss.chunks_exact(d)));
+                for ((orow, erow), (urow, srow)) in rows {
+                    let (mu, alpha) = orow.split_at(d);
+                    for ((e, u), ((&s, &m), &a)) in erow
+                        .iter_mut()
+                        .zip(urow.iter_mut())
+                        .zip(srow.iter().zip(mu).zip(alpha))
+                    {
+                        *e = (-a).exp();
+                        *u = (s - m) * *e;
+                    }
+                }
+            }
+            _ => {
+                let (mu, alpha) = o.view().split_at(Axis(1), d);
+                Zip::from(&mut e)
+                    .and(&alpha)
+                    .for_each(|e, &a| *e = (-a).exp());
+                Zip::from(&mut u)
+                    .and(&s)
+                    .and(&mu)
+                    .and(&e)
+                    .for_each(|u, &s, &m, &e| *u = (s - m) * e);
+            }
+        }
+        let alpha = o.slice(ndarray::s![.., d..]);
         alpha_sum.assign(&alpha.sum_axis(Axis(1)));
     }
 
