@@ -7,9 +7,9 @@
 # each minibatch's step split by rows over the threads, the same bits on any
 # thread count, tanh units as fit uses and ReLU units as zuko's; zuko: Adam
 # steps for 4 s). The machine is shared: the two run alternately REPS times
-# (default 3) and the median ratios are printed. Measured 2026-12-04, three
-# invocations (5, 5 and 3 runs): training tanh 9.2x, 9.9x, 12.0x; ReLU 9.6x,
-# 9.8x, 12.5x; log density ReLU 3.0x, 3.5x, 3.0x.
+# (default 3) and the median ratios are printed. Measured at d44ef02 (2026-12-04),
+# three invocations of `bench-host.sh 2 5`: training tanh 10.35x, 10.98x, 11.75x;
+# ReLU 10.85x, 11.14x, 11.21x; log density ReLU 3.46x, 3.02x, 3.76x.
 #
 # Usage: scripts/bench-host.sh [THREADS] [REPS]
 # Needs python3 with torch and zuko (PYTHON=/path/to/python to choose one):
