@@ -99,16 +99,12 @@ pub fn score_first_rows(
     // maf-core/tests/batch.rs), handed to `each` in order.
     let mut score_chunk = |xs: &[f32], cs: &[f32], rows: &mut usize| -> Result<()> {
         let n = xs.len() / dim.max(1);
-        let xv =
-            ndarray::ArrayView2::from_shape((n, dim), xs).map_err(|e| Error::InvalidParam {
-                name: "score",
-                message: e.to_string(),
-            })?;
-        let cv =
-            ndarray::ArrayView2::from_shape((n, ctx), cs).map_err(|e| Error::InvalidParam {
-                name: "score",
-                message: e.to_string(),
-            })?;
+        let shape_error = |e: ndarray::ShapeError| Error::InvalidParam {
+            name: "score",
+            message: e.to_string(),
+        };
+        let xv = ndarray::ArrayView2::from_shape((n, dim), xs).map_err(shape_error)?;
+        let cv = ndarray::ArrayView2::from_shape((n, ctx), cs).map_err(shape_error)?;
         for res in crate::parallel::log_probs(view, xv, cv, threads)? {
             *rows += 1;
             match res {
@@ -133,20 +129,15 @@ pub fn score_first_rows(
     if crate::data::is_npy(path) {
         let table = crate::data::read_npy(path)?;
         let plan = crate::io::column_plan(view, &table.header, true, path)?;
+        // One pass over the rows, scored every CHUNK_ROWS rows and at the end.
         let n = table.values.nrows().min(limit);
-        for start in (0..n).step_by(CHUNK_ROWS) {
-            xs.clear();
-            cs.clear();
-            for r in table
-                .values
-                .rows()
-                .into_iter()
-                .skip(start)
-                .take(CHUNK_ROWS.min(n - start))
-            {
-                pick_into(&r.to_vec(), &plan, &mut xs, &mut cs);
+        for (i, r) in table.values.rows().into_iter().take(n).enumerate() {
+            pick_into(&r.to_vec(), &plan, &mut xs, &mut cs);
+            if (i + 1) % CHUNK_ROWS == 0 || i + 1 == n {
+                score_chunk(&xs, &cs, &mut rows)?;
+                xs.clear();
+                cs.clear();
             }
-            score_chunk(&xs, &cs, &mut rows)?;
         }
         on_chunk(std::fs::metadata(path).map_or(0, |m| m.len()));
         return Ok(rows);

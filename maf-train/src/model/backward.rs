@@ -13,8 +13,6 @@ use super::params::{ALL_KINDS, KINDS, Kind, Masks, Params};
 use super::scratch::Scratch;
 use super::sums::{col_sums, col_sums_prod};
 
-/// The backward pass's per-row gradients of one MADE, kept for its weight
-/// gradients.
 /// Batch norm's backward pass from its output gradient `g` to its input's,
 /// `a * g - ab - xhat * cis` element by element (per-column coefficients from
 /// the minibatch's column sums).
@@ -50,6 +48,8 @@ impl<F: Real> BnBackward<F> {
     }
 }
 
+/// The backward pass's per-row gradients of one MADE, kept for its weight
+/// gradients.
 struct RowGrads<F> {
     /// With respect to `(mu, alpha)`, rows × 2D.
     g_o: Array2<F>,
@@ -132,7 +132,7 @@ impl<F: Real> Params<F> {
         let mut g = self.base_backward(masks, &y, grad, scratch);
         let mut per_made: Vec<Option<RowGrads<F>>> = (0..arch.layers).map(|_| None).collect();
         for (l, cache) in caches.iter().enumerate().rev() {
-            let g_u = if arch.batch_norm {
+            let bn = if arch.batch_norm {
                 let lg = row(self.get(l, Kind::LogGamma));
                 let gamma = lg.mapv(F::exp);
                 let sum_g = col_sums(&g.view());
@@ -149,11 +149,11 @@ impl<F: Real> Params<F> {
                 let cc = (&gamma * &sum_gx).mapv(|v| (v - F::one()) * inv_n);
                 let ab = &a * &b;
                 let cis = &cc * &cache.inv_std;
-                (g, Some(BnBackward { a, ab, cis }))
+                Some(BnBackward { a, ab, cis })
             } else {
-                (g, None)
+                None
             };
-            let (mut g_u, bn) = g_u;
+            let mut g_u = g;
             let (rows, g_in) = self.rows_backward(
                 l,
                 cache,

@@ -353,7 +353,7 @@ impl<F: Real> Params<F> {
 
     /// Forward pass. Returns the final standard-normal variables `y` (rows ×
     /// D), the per-row log-determinant and, in training mode, the caches. The
-    /// arrays come from `scratch` (see [`Params::give_back`]).
+    /// arrays come from `scratch` (a cache gives them back with [`Cache::give_back`]).
     pub(super) fn forward(
         &self,
         x: ArrayView2<'_, F>,
